@@ -7,3 +7,6 @@
 //! - [`api`]: the public gRPC services and the error-to-status mapping.
 
 pub mod keys;
+pub mod crypto;
+pub mod raft;
+pub mod seal;

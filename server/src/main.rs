@@ -1,1 +1,3 @@
+//! hsmd: the Keyhold node.
+
 fn main() {}

@@ -1,1 +1,3 @@
+//! hsmctl: the Keyhold operator CLI.
+
 fn main() {}

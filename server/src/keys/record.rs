@@ -71,6 +71,16 @@ pub enum Command {
     },
 }
 
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::InitCluster { cluster_id, .. } => write!(f, "init-cluster {cluster_id}"),
+            Command::PutKey(record) => write!(f, "put-key {}", record.id),
+            Command::DestroyKey { id } => write!(f, "destroy-key {id}"),
+        }
+    }
+}
+
 /// What applying a command did. Returned to the writer through Raft.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {

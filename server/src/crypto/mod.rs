@@ -1,0 +1,1 @@
+//! Key generation, import, signing and decryption (aws-lc-rs).

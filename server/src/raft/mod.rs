@@ -1,0 +1,4 @@
+//! Raft: type config, storage, network.
+
+pub mod store;
+pub mod types;

@@ -1,0 +1,1 @@
+//! The cluster key: wrapping, sealing at rest, handoff between nodes.
