@@ -4,9 +4,21 @@
 //! - [`crypto`]: key generation, import, signing and decryption (aws-lc-rs);
 //! - [`seal`]: the cluster key, key wrapping, sealing at rest and handoff between nodes;
 //! - [`raft`]: openraft type config, redb storage, node-to-node network;
-//! - [`api`]: the public gRPC services and the error-to-status mapping.
+//! - [`node`]: a running node assembled from these parts;
+//! - [`api`]: the public gRPC services and the error-to-status mapping;
+//! - [`config`], [`tls`], [`serve`]: configuration, certificates and listeners.
 
-pub mod keys;
+#[cfg(feature = "assembled")]
+pub mod api;
+pub mod config;
 pub mod crypto;
+#[cfg(feature = "assembled")]
+pub mod error;
+pub mod keys;
+#[cfg(feature = "assembled")]
+pub mod node;
 pub mod raft;
 pub mod seal;
+#[cfg(feature = "assembled")]
+pub mod serve;
+pub mod tls;

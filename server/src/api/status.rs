@@ -1,0 +1,80 @@
+//! The one conversion from [`Error`] to a gRPC status. Exhaustive on purpose: a new error
+//! variant must choose its code here. Bad requests carry a `BadRequest` detail naming the
+//! field; internal errors are logged and answered with a generic message.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::Error;
+
+/// Maps an error to the status sent to the caller, logging it once.
+pub fn to_status(err: Error) -> Status {
+    let message = err.to_string();
+    match err {
+        Error::InvalidArgument { field, reason } => {
+            tracing::debug!(field, %reason, "invalid request");
+            let details = ErrorDetails::with_bad_request_violation(field, reason);
+            Status::with_error_details(Code::InvalidArgument, message, details)
+        }
+        Error::KeyNotFound { .. } => Status::not_found(message),
+        Error::UsageNotPermitted { .. } | Error::Sealed { .. } | Error::NotInitialized => {
+            Status::failed_precondition(message)
+        }
+        Error::AlreadyInitialized => Status::already_exists(message),
+        Error::NoQuorum { leader_hint } => {
+            tracing::warn!(?leader_hint, "write refused: no quorum");
+            let mut status = Status::unavailable(message);
+            if let Some(leader) = leader_hint
+                && let Ok(value) = leader.to_string().parse()
+            {
+                status.metadata_mut().insert("keyhold-leader-hint", value);
+            }
+            status
+        }
+        Error::NotApplied { .. } | Error::Stale { .. } | Error::PeerUnavailable { .. } => {
+            tracing::warn!(cause = %message, "request refused: node not ready");
+            Status::unavailable(message)
+        }
+        Error::Internal(detail) => {
+            tracing::error!(cause = %detail, "internal error");
+            Status::internal("internal error")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_the_field_in_details() {
+        let status = to_status(Error::invalid("scheme", "ed25519 does not fit"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("scheme"));
+        let details = status.get_error_details();
+        let violations = &details.bad_request().unwrap().field_violations;
+        assert_eq!(violations[0].field, "scheme");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let status = to_status(Error::Internal("redb exploded at /var/x".into()));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn no_quorum_carries_the_leader_hint() {
+        let status = to_status(Error::NoQuorum { leader_hint: Some(2) });
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.metadata().get("keyhold-leader-hint").unwrap(), "2");
+        assert!(status.message().contains("node 2"));
+    }
+
+    #[test]
+    fn sealed_is_failed_precondition_and_says_sealed() {
+        let status = to_status(Error::Sealed { node_id: 3, reason: "x" });
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("sealed"));
+    }
+}

@@ -1,0 +1,248 @@
+//! Writes: key generation, import and destruction, and cluster init. Key material is
+//! wrapped on the node that received the request, before the command enters Raft; a
+//! follower then forwards the (wrapped) command to the leader, so the caller makes one
+//! call wherever it lands.
+
+use std::time::Duration;
+
+use keyhold_proto::raft::RaftPayload;
+use openraft::errors::{ClientWriteError, RaftError};
+use serde::{Deserialize, Serialize};
+
+use super::Node;
+use crate::crypto::{self, KeyMaterial};
+use crate::error::Error;
+use crate::keys::{Algorithm, Command, KeyRecord, Outcome, Usage};
+use crate::seal::{ClusterKey, WrapContext};
+
+/// How long a write may take to commit before the caller is told it is unconfirmed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for an election when no leader is known.
+const LEADER_WAIT: Duration = Duration::from_secs(3);
+/// Longest label accepted.
+pub const MAX_LABEL_LEN: usize = 128;
+
+/// Why a forwarded write failed on the receiving node.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardError {
+    /// The receiver is not the leader (any more).
+    NotLeader {
+        /// Who it thinks leads.
+        leader_hint: Option<u64>,
+    },
+    /// The write did not commit in time.
+    Timeout,
+    /// Anything else; logged on the receiver.
+    Failed,
+}
+
+/// A committed write: its log index and what it did.
+pub type Committed = (u64, Outcome);
+
+/// A new key as the API returns it.
+pub struct NewKey {
+    /// The stored record (wrapped material).
+    pub record: KeyRecord,
+    /// Log index of the write.
+    pub index: u64,
+}
+
+impl Node {
+    /// Generates a key of `algorithm` inside the cluster.
+    pub async fn generate_key(&self, algorithm: &str, label: &str, usage: &str) -> Result<NewKey, Error> {
+        let algorithm: Algorithm =
+            algorithm.parse().map_err(|e| Error::invalid("algorithm", format!("{e}; expected one of {}", names(Algorithm::ALL))))?;
+        let (label, usage) = check_label_usage(label, usage, algorithm)?;
+        let key = self.writable_cluster_key()?;
+        let (material, spki) = self.pool.run(move || crypto::generate(algorithm)).await??;
+        self.store_key(&key, algorithm, label, usage, material, spki, false).await
+    }
+
+    /// Imports an existing private key.
+    pub async fn import_key(&self, private_key: Vec<u8>, label: &str, usage: &str) -> Result<NewKey, Error> {
+        if private_key.is_empty() {
+            return Err(Error::invalid("private_key", "must not be empty"));
+        }
+        let key = self.writable_cluster_key()?;
+        let (algorithm, material, spki) = self.pool.run(move || crypto::import(&private_key)).await??;
+        let (label, usage) = check_label_usage(label, usage, algorithm)?;
+        self.store_key(&key, algorithm, label, usage, material, spki, true).await
+    }
+
+    /// Destroys a key on every node; returns the log index.
+    pub async fn destroy_key(&self, id: &str) -> Result<u64, Error> {
+        check_key_id(id)?;
+        let (index, outcome) = self.propose(Command::DestroyKey { id: id.to_owned() }).await?;
+        match outcome {
+            Outcome::KeyDestroyed => Ok(index),
+            Outcome::KeyNotFound => Err(Error::KeyNotFound { id: id.to_owned() }),
+            other => Err(Error::Internal(format!("destroy applied as {other:?}"))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+    async fn store_key(
+        &self,
+        key: &ClusterKey,
+        algorithm: Algorithm,
+        label: String,
+        usage: Usage,
+        material: KeyMaterial,
+        public_key_der: Vec<u8>,
+        imported: bool,
+    ) -> Result<NewKey, Error> {
+        let id = new_key_id()?;
+        let ctx = WrapContext { key_id: &id, version: 1, algorithm };
+        let wrapped = key.wrap(&ctx, material.as_der()).map_err(|e| Error::Internal(e.to_string()))?;
+        drop(material);
+        let record = KeyRecord {
+            id,
+            label,
+            algorithm,
+            usage,
+            version: 1,
+            public_key_der,
+            wrapped,
+            created_at: unix_now(),
+            created_index: 0,
+            imported,
+        };
+        let (index, outcome) = self.propose(Command::PutKey(record.clone())).await?;
+        if outcome != Outcome::KeyStored {
+            return Err(Error::Internal(format!("put applied as {outcome:?}")));
+        }
+        tracing::info!(key_id = %record.id, %algorithm, index, imported, "key stored");
+        Ok(NewKey { record: KeyRecord { created_index: index, ..record }, index })
+    }
+
+    /// The cluster key, for a write that needs one: refuses when sealed or uninitialized.
+    fn writable_cluster_key(&self) -> Result<std::sync::Arc<ClusterKey>, Error> {
+        let check = self.store.read(|s| s.key_check.clone());
+        if check.is_none() {
+            return Err(Error::NotInitialized);
+        }
+        self.custody.key(check.as_ref()).map_err(|r| self.sealed_error(r))
+    }
+
+    /// Commits `command` through Raft, forwarding to the leader when this node is not it.
+    pub async fn propose(&self, command: Command) -> Result<Committed, Error> {
+        for _attempt in 0..2 {
+            match self.propose_local(command.clone()).await {
+                Ok(done) => return Ok(done),
+                Err(ForwardError::NotLeader { leader_hint: Some(leader) }) => {
+                    return self.forward(leader, &command).await;
+                }
+                Err(ForwardError::NotLeader { leader_hint: None }) => self.wait_for_leader().await,
+                Err(ForwardError::Timeout) => return Err(self.no_quorum()),
+                Err(ForwardError::Failed) => return Err(Error::Internal("write failed".into())),
+            }
+        }
+        Err(self.no_quorum())
+    }
+
+    /// Commits `command` if this node leads.
+    pub async fn propose_local(&self, command: Command) -> Result<Committed, ForwardError> {
+        let write = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(command)).await;
+        match write {
+            Err(_) => Err(ForwardError::Timeout),
+            Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(ForwardError::NotLeader { leader_hint: f.leader_id })
+            }
+            Ok(Err(e)) => {
+                tracing::error!(cause = %e, "raft write failed");
+                Err(ForwardError::Failed)
+            }
+        }
+    }
+
+    async fn forward(&self, leader: u64, command: &Command) -> Result<Committed, Error> {
+        let members = self.members();
+        let Some(info) = members.get(&leader) else { return Err(self.no_quorum()) };
+        let unavailable = |reason: String| Error::NoQuorum { leader_hint: Some(leader) }.with_log(reason);
+        let mut client = self.peers.client(leader, &info.raft_addr).map_err(unavailable)?;
+        let data = serde_json::to_vec(command).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(WRITE_TIMEOUT + Duration::from_secs(1));
+        let reply = client.forward_write(request).await.map_err(|s| unavailable(s.to_string()))?;
+        let result: Result<Committed, ForwardError> = serde_json::from_slice(&reply.into_inner().data)
+            .map_err(|e| Error::Internal(format!("bad forward reply: {e}")))?;
+        result.map_err(|e| match e {
+            ForwardError::NotLeader { leader_hint } => Error::NoQuorum { leader_hint },
+            ForwardError::Timeout => Error::NoQuorum { leader_hint: Some(leader) },
+            ForwardError::Failed => Error::Internal("forwarded write failed".into()),
+        })
+    }
+
+    async fn wait_for_leader(&self) {
+        let _ = self
+            .raft
+            .wait(Some(LEADER_WAIT))
+            .metrics(|m| m.current_leader.is_some(), "leader known")
+            .await;
+    }
+
+    fn no_quorum(&self) -> Error {
+        let leader_hint = self.raft.metrics().borrow().current_leader;
+        Error::NoQuorum { leader_hint }
+    }
+}
+
+trait WithLog {
+    fn with_log(self, reason: String) -> Self;
+}
+
+impl WithLog for Error {
+    fn with_log(self, reason: String) -> Self {
+        tracing::warn!(cause = %reason, "forwarding a write to the leader failed");
+        self
+    }
+}
+
+fn check_label_usage(label: &str, usage: &str, algorithm: Algorithm) -> Result<(String, Usage), Error> {
+    if label.trim().is_empty() {
+        return Err(Error::invalid("label", "must not be empty"));
+    }
+    if label.chars().count() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
+        return Err(Error::invalid("label", format!("at most {MAX_LABEL_LEN} printable characters")));
+    }
+    let usage = match usage {
+        "" => Usage::Sign,
+        text => text.parse().map_err(|e| Error::invalid("usage", format!("{e}; expected sign or decrypt")))?,
+    };
+    if !algorithm.allows(usage) {
+        return Err(Error::invalid("usage", format!("{algorithm} keys cannot be used to {usage}")));
+    }
+    Ok((label.to_owned(), usage))
+}
+
+/// Checks the shape of a key id (`k-` and 16 lowercase hex digits).
+pub fn check_key_id(id: &str) -> Result<(), Error> {
+    let ok = id.len() == 18
+        && id.starts_with("k-")
+        && id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if id.is_empty() {
+        return Err(Error::invalid("key_id", "must not be empty"));
+    }
+    if !ok {
+        return Err(Error::invalid("key_id", "expected k- followed by 16 hex digits"));
+    }
+    Ok(())
+}
+
+fn new_key_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Internal("random source failed".into()))?;
+    Ok(format!("k-{}", hex::encode(bytes)))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn names<T: std::fmt::Display>(all: &[T]) -> String {
+    all.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+}
