@@ -86,6 +86,9 @@ pub struct RaftTuning {
     pub election_max_ms: u64,
     /// Build a snapshot (and purge the log) after this many applied entries.
     pub snapshot_after_logs: u64,
+    /// Log entries kept behind a snapshot, so that a briefly absent follower catches up
+    /// from the log instead of receiving a whole snapshot.
+    pub keep_logs_after_snapshot: u64,
     /// A node that has not heard from a leader for this long stops signing, so that a
     /// destroyed key stops signing everywhere within a known time.
     pub max_staleness_ms: u64,
@@ -108,6 +111,7 @@ impl Default for RaftTuning {
             election_min_ms: 1000,
             election_max_ms: 2000,
             snapshot_after_logs: 1000,
+            keep_logs_after_snapshot: 100,
             max_staleness_ms: 10_000,
         }
     }
