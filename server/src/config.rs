@@ -15,10 +15,17 @@ pub struct Config {
     pub node_id: u64,
     /// Availability zone name.
     pub availability_zone: String,
-    /// Client API address (listen and advertised), `host:port`.
+    /// Client API listen address, `IP:port` (also advertised unless `advertise_api_addr`).
     pub api_addr: String,
-    /// Node-to-node address (listen and advertised), `host:port`.
+    /// Node-to-node listen address, `IP:port` (advertised unless `advertise_raft_addr`).
     pub raft_addr: String,
+    /// Client API address other parties should use, `host:port`; default `api_addr`.
+    /// Needed when listening on `0.0.0.0` (containers).
+    #[serde(default)]
+    pub advertise_api_addr: Option<String>,
+    /// Node-to-node address peers should use, `host:port`; default `raft_addr`.
+    #[serde(default)]
+    pub advertise_raft_addr: Option<String>,
     /// Directory for the Raft database and the sealed cluster key.
     pub data_dir: PathBuf,
     /// Certificates.
@@ -251,6 +258,16 @@ impl Config {
             return Err(invalid("raft.election_max_ms", "must exceed election_min_ms"));
         }
         Ok(())
+    }
+
+    /// The API address peers and clients are told about.
+    pub fn advertised_api_addr(&self) -> &str {
+        self.advertise_api_addr.as_deref().unwrap_or(&self.api_addr)
+    }
+
+    /// The node-to-node address peers are told about.
+    pub fn advertised_raft_addr(&self) -> &str {
+        self.advertise_raft_addr.as_deref().unwrap_or(&self.raft_addr)
     }
 
     /// The longest a request may wait for this node to apply its `min_index`.

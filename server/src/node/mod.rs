@@ -115,8 +115,8 @@ impl Node {
         let c = &self.config;
         let mut members = BTreeMap::new();
         let me = NodeInfo {
-            api_addr: c.api_addr.clone(),
-            raft_addr: c.raft_addr.clone(),
+            api_addr: c.advertised_api_addr().to_owned(),
+            raft_addr: c.advertised_raft_addr().to_owned(),
             az: c.availability_zone.clone(),
         };
         members.insert(c.node_id, me);

@@ -71,8 +71,8 @@ impl Node {
         LocalStatus {
             id: c.node_id,
             az: c.availability_zone.clone(),
-            api_addr: c.api_addr.clone(),
-            raft_addr: c.raft_addr.clone(),
+            api_addr: c.advertised_api_addr().to_owned(),
+            raft_addr: c.advertised_raft_addr().to_owned(),
             role,
             term: m.current_term,
             commit_index: m.committed.map(|l| l.index).unwrap_or(0),
