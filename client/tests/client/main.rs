@@ -1,0 +1,20 @@
+//! Client tests against in-process mock nodes over real mutual TLS: failover, retry
+//! rules, deadlines, zone preference and read-your-writes.
+
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
+mod balancing;
+mod failover;
+mod mock;
+
+use keyhold_proto::v1::{SignRequest, sign_request::Input};
+
+/// A sign request for a key the mocks accept.
+fn sign_request() -> SignRequest {
+    SignRequest {
+        key_id: "k-1".into(),
+        scheme: "ecdsa-sha256".into(),
+        input: Some(Input::Message(b"hello".to_vec())),
+        min_index: 0,
+    }
+}
