@@ -8,17 +8,13 @@
 //! - [`api`]: the public gRPC services and the error-to-status mapping;
 //! - [`config`], [`tls`], [`serve`]: configuration, certificates and listeners.
 
-#[cfg(feature = "assembled")]
 pub mod api;
 pub mod config;
 pub mod crypto;
-#[cfg(feature = "assembled")]
 pub mod error;
 pub mod keys;
-#[cfg(feature = "assembled")]
 pub mod node;
 pub mod raft;
 pub mod seal;
-#[cfg(feature = "assembled")]
 pub mod serve;
 pub mod tls;

@@ -17,9 +17,14 @@ pub fn to_status(err: Error) -> Status {
             Status::with_error_details(Code::InvalidArgument, message, details)
         }
         Error::KeyNotFound { .. } => Status::not_found(message),
-        Error::UsageNotPermitted { .. } | Error::Sealed { .. } | Error::NotInitialized => {
-            Status::failed_precondition(message)
+        Error::Sealed { node_id, .. } => {
+            // A machine-readable reason, so clients route around a sealed node without
+            // matching message text.
+            let info = [("node_id".to_owned(), node_id.to_string())];
+            let details = ErrorDetails::with_error_info("SEALED", "keyhold", info);
+            Status::with_error_details(Code::FailedPrecondition, message, details)
         }
+        Error::UsageNotPermitted { .. } | Error::NotInitialized => Status::failed_precondition(message),
         Error::AlreadyInitialized => Status::already_exists(message),
         Error::NoQuorum { leader_hint } => {
             tracing::warn!(?leader_hint, "write refused: no quorum");
@@ -76,5 +81,7 @@ mod tests {
         let status = to_status(Error::Sealed { node_id: 3, reason: "x" });
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("sealed"));
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("SEALED", "keyhold"));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::crypto::PrivateKey;
 use crate::keys::WrappedKey;
-use crate::raft::store::ApplyObserver;
+use crate::raft::storage::ApplyObserver;
 use crate::seal::ClusterKey;
 
 /// Why a node cannot use the cluster key.

@@ -24,7 +24,7 @@ pub use status::LocalStatus;
 use crate::config::Config;
 use crate::error::Error;
 use crate::raft::network::{NetworkFactory, Peers};
-use crate::raft::store::{LogStore, StateMachineStore, open_database};
+use crate::raft::storage::{LogStore, StateMachineStore, open_database};
 use crate::raft::types::{NodeInfo, Raft};
 use crate::seal::{HandoffOffer, SealError, SealedClusterKey, UnsealSecret};
 use crate::tls::TlsMaterial;
@@ -103,6 +103,12 @@ impl Node {
         &self.tls
     }
 
+    /// A copy of the current Raft metrics.
+    pub fn metrics(&self) -> crate::raft::types::RaftMetrics {
+        use openraft::async_runtime::WatchReceiver;
+        self.raft.metrics().borrow_watched().clone()
+    }
+
     /// Records that a leader's append reached us (for the staleness bound).
     pub fn note_leader_contact(&self) {
         if let Ok(mut at) = self.leader_contact.lock() {
@@ -133,7 +139,7 @@ impl Node {
 
     /// Current members from the Raft membership, or the configured ones before init.
     pub fn members(&self) -> BTreeMap<u64, NodeInfo> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.metrics();
         let members: BTreeMap<u64, NodeInfo> = metrics
             .membership_config
             .membership()

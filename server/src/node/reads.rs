@@ -211,9 +211,10 @@ impl Node {
     /// Time since this node last had proof of a live leader: its own quorum ack when it
     /// leads, the last accepted append otherwise.
     pub fn since_leader_contact(&self) -> Option<Duration> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.metrics();
         if metrics.current_leader == Some(self.id()) {
-            return metrics.millis_since_quorum_ack.map(Duration::from_millis);
+            use openraft::async_runtime::Instant;
+            return metrics.last_quorum_acked.map(|at| at.elapsed());
         }
         let at = *self.leader_contact.lock().ok()?;
         at.map(|t| t.elapsed())

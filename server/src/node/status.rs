@@ -65,7 +65,7 @@ impl LocalStatus {
 impl Node {
     /// This node's status.
     pub async fn local_status(&self) -> LocalStatus {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.metrics();
         let role = format!("{:?}", m.state).to_lowercase();
         let c = &self.config;
         LocalStatus {
@@ -75,7 +75,7 @@ impl Node {
             raft_addr: c.advertised_raft_addr().to_owned(),
             role,
             term: m.current_term,
-            commit_index: m.committed.map(|l| l.index).unwrap_or(0),
+            commit_index: m.local_committed.map(|l| l.index).unwrap_or(0),
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
             sealed: !self.custody.is_unsealed(),
             leader_id: m.current_leader,

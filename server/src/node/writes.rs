@@ -20,7 +20,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write waits for an election when no leader is known.
 const LEADER_WAIT: Duration = Duration::from_secs(3);
 /// Longest label accepted.
-pub const MAX_LABEL_LEN: usize = 128;
+pub(super) const MAX_LABEL_LEN: usize = 128;
 
 /// Why a forwarded write failed on the receiving node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub enum ForwardError {
 }
 
 /// A committed write: its log index and what it did.
-pub type Committed = (u64, Outcome);
+pub(crate) type Committed = (u64, Outcome);
 
 /// A new key as the API returns it.
 pub struct NewKey {
@@ -183,7 +183,7 @@ impl Node {
     }
 
     fn no_quorum(&self) -> Error {
-        let leader_hint = self.raft.metrics().borrow().current_leader;
+        let leader_hint = self.metrics().current_leader;
         Error::NoQuorum { leader_hint }
     }
 }
@@ -217,7 +217,7 @@ fn check_label_usage(label: &str, usage: &str, algorithm: Algorithm) -> Result<(
 }
 
 /// Checks the shape of a key id (`k-` and 16 lowercase hex digits).
-pub fn check_key_id(id: &str) -> Result<(), Error> {
+pub(super) fn check_key_id(id: &str) -> Result<(), Error> {
     let ok = id.len() == 18
         && id.starts_with("k-")
         && id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));

@@ -36,7 +36,7 @@ pub type NodeId = u64;
 /// Snapshots are the serialized [`crate::keys::KeyStoreState`] (wrapped keys only).
 pub type SnapshotData = Vec<u8>;
 /// The Raft handle.
-pub type Raft = openraft::Raft<TypeConfig, super::store::StateMachineStore>;
+pub type Raft = openraft::Raft<TypeConfig, super::storage::StateMachineStore>;
 
 /// Log id.
 pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
