@@ -41,24 +41,36 @@ enum KeyState {
 /// The cluster key as this node holds it.
 pub struct Custody {
     state: RwLock<KeyState>,
+    /// Cluster id the key was sealed or handed off with.
+    cluster_id: RwLock<Option<String>>,
 }
 
 impl Custody {
     /// Starts sealed for `reason`.
     pub fn sealed(reason: SealReason) -> Self {
-        Custody { state: RwLock::new(KeyState::Sealed(reason)) }
+        Custody { state: RwLock::new(KeyState::Sealed(reason)), cluster_id: RwLock::new(None) }
     }
 
     /// Starts unsealed with `key` (not yet compared with the check value).
-    pub fn unsealed(key: ClusterKey) -> Self {
-        Custody { state: RwLock::new(KeyState::Unsealed { key: Arc::new(key), checked: false }) }
+    pub fn unsealed(key: ClusterKey, cluster_id: &str) -> Self {
+        let custody = Custody::sealed(SealReason::NoClusterKey);
+        custody.install(key, cluster_id);
+        custody
     }
 
-    /// Installs a cluster key received at init.
-    pub fn install(&self, key: ClusterKey) {
+    /// Installs a cluster key made or received at init.
+    pub fn install(&self, key: ClusterKey, cluster_id: &str) {
         if let Ok(mut state) = self.state.write() {
             *state = KeyState::Unsealed { key: Arc::new(key), checked: false };
         }
+        if let Ok(mut id) = self.cluster_id.write() {
+            *id = Some(cluster_id.to_owned());
+        }
+    }
+
+    /// The cluster id that came with the key, if the node holds one.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_id.read().ok().and_then(|id| id.clone())
     }
 
     /// The cluster key, after checking it once against the replicated `check` value (when

@@ -26,8 +26,11 @@ pub struct Initialized {
 impl Node {
     /// Initializes the cluster from the configured members.
     pub async fn init_cluster(&self) -> Result<Initialized, Error> {
-        if self.is_initialized().await? {
+        if self.store.read(|s| s.cluster_id.is_some()) {
             return Err(Error::AlreadyInitialized);
+        }
+        if self.is_initialized().await? {
+            return self.finish_init().await;
         }
         let key = ClusterKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let cluster_id = format!("c-{}", hex::encode(random_bytes::<8>()?));
@@ -41,10 +44,19 @@ impl Node {
         }
         self.seal_and_install(key, &cluster_id)?;
 
-        if let Err(e) = self.raft.initialize(members.clone()).await {
+        if let Err(e) = self.raft.initialize(members).await {
             tracing::error!(cause = %e, "raft initialize failed");
             return Err(Error::AlreadyInitialized);
         }
+        self.finish_init().await
+    }
+
+    /// Records the cluster identity and key check in the log. Also resumes an init that
+    /// formed the group but stopped before this step (any member holding the key can).
+    async fn finish_init(&self) -> Result<Initialized, Error> {
+        let Some(cluster_id) = self.custody.cluster_id() else {
+            return Err(self.sealed_error(super::SealReason::NoClusterKey));
+        };
         let check = self.custody_check_value()?;
         let command = Command::InitCluster { cluster_id: cluster_id.clone(), key_check: check };
         let (index, outcome) = self.propose(command).await?;
@@ -52,7 +64,8 @@ impl Node {
             return Err(Error::AlreadyInitialized);
         }
         tracing::info!(%cluster_id, index, "cluster initialized");
-        Ok(Initialized { cluster_id, index, members: members.keys().copied().collect() })
+        let members = self.members().keys().copied().collect();
+        Ok(Initialized { cluster_id, index, members })
     }
 
     /// Receiver, step 1: opens an offer with a fresh ephemeral key.
@@ -136,7 +149,7 @@ impl Node {
             .map_err(|e| Error::Internal(e.to_string()))?;
         // Durable before use: a key we sign with must survive our restart.
         sealed.write(&self.sealed_key_path()).map_err(|e| Error::Internal(e.to_string()))?;
-        self.custody.install(key);
+        self.custody.install(key, cluster_id);
         Ok(())
     }
 

@@ -192,7 +192,7 @@ fn unseal_at_start(config: &Config, secret: &UnsealSecret) -> anyhow::Result<Cus
     match sealed.unseal(secret) {
         Ok(key) => {
             tracing::info!(cluster_id = sealed.cluster_id(), "unsealed the cluster key");
-            Ok(Custody::unsealed(key))
+            Ok(Custody::unsealed(key, sealed.cluster_id()))
         }
         Err(SealError::WrongSecret) => {
             tracing::error!("the unseal secret does not open the sealed cluster key; staying sealed");

@@ -126,18 +126,24 @@ impl Node {
 
     /// Commits `command` through Raft, forwarding to the leader when this node is not it.
     pub async fn propose(&self, command: Command) -> Result<Committed, Error> {
-        for _attempt in 0..2 {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
             match self.propose_local(command.clone()).await {
                 Ok(done) => return Ok(done),
-                Err(ForwardError::NotLeader { leader_hint: Some(leader) }) => {
+                Err(ForwardError::NotLeader { leader_hint: Some(leader) }) if leader != self.id() => {
                     return self.forward(leader, &command).await;
                 }
-                Err(ForwardError::NotLeader { leader_hint: None }) => self.wait_for_leader().await,
-                Err(ForwardError::Timeout) => return Err(self.no_quorum()),
+                // No leader yet, or this node is still taking office: wait for the election.
+                Err(ForwardError::NotLeader { .. }) if tokio::time::Instant::now() < deadline => {
+                    self.wait_for_leader().await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(ForwardError::NotLeader { .. } | ForwardError::Timeout) => {
+                    return Err(self.no_quorum());
+                }
                 Err(ForwardError::Failed) => return Err(Error::Internal("write failed".into())),
             }
         }
-        Err(self.no_quorum())
     }
 
     /// Commits `command` if this node leads.
