@@ -22,12 +22,23 @@ pub fn binaries() -> &'static Binaries {
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let status = Command::new(cargo)
             .current_dir(&workspace)
-            .args(["build", "--quiet", "--bins", "-p", "keyhold-server", "-p", "keyhold-hsmctl"])
+            .args([
+                "build",
+                "--quiet",
+                "--bins",
+                "-p",
+                "keyhold-server",
+                "-p",
+                "keyhold-hsmctl",
+            ])
             .status()
             .expect("cargo build of hsmd and hsmctl could not start");
         assert!(status.success(), "cargo build of hsmd and hsmctl failed");
         let dir = target_dir();
-        let bins = Binaries { hsmd: dir.join("hsmd"), hsmctl: dir.join("hsmctl") };
+        let bins = Binaries {
+            hsmd: dir.join("hsmd"),
+            hsmctl: dir.join("hsmctl"),
+        };
         assert!(bins.hsmd.exists(), "missing {}", bins.hsmd.display());
         assert!(bins.hsmctl.exists(), "missing {}", bins.hsmctl.display());
         bins

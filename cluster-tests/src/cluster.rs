@@ -27,7 +27,11 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions { nodes: 3, raft: String::new(), init: true }
+        ClusterOptions {
+            nodes: 3,
+            raft: String::new(),
+            init: true,
+        }
     }
 }
 
@@ -82,17 +86,31 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = dir.path().join("pki");
         let nodes = options.nodes.to_string();
-        run(Command::new(&bins.hsmctl).args(["pki", "init", "--nodes", &nodes, "--dir"]).arg(&pki));
+        run(Command::new(&bins.hsmctl)
+            .args(["pki", "init", "--nodes", &nodes, "--dir"])
+            .arg(&pki));
 
         let mut handles = Vec::new();
-        for i in 0..options.nodes {
-            let node_dir = dir.path().join(format!("node-{}", i + 1));
+        for (i, az) in AZS.iter().take(options.nodes).enumerate() {
+            let id = i as u64 + 1;
+            let node_dir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(&node_dir).expect("node dir");
             let (api_port, raft_port) = (free_port(), free_port());
-            let id = i as u64 + 1;
-            handles.push(NodeHandle { id, az: AZS[i].into(), api_port, raft_port, dir: node_dir, child: None });
+            let az = az.to_string();
+            handles.push(NodeHandle {
+                id,
+                az,
+                api_port,
+                raft_port,
+                dir: node_dir,
+                child: None,
+            });
         }
-        let mut cluster = Cluster { dir, nodes: handles, bins };
+        let mut cluster = Cluster {
+            dir,
+            nodes: handles,
+            bins,
+        };
         for id in 1..=options.nodes as u64 {
             cluster.write_config(id, &options.raft);
             cluster.write_secret(id, &format!("secret-of-node-{id}-{}", std::process::id()));
@@ -110,23 +128,30 @@ impl Cluster {
     /// Runs `InitCluster` on node 1 and waits for a leader and every node unsealed.
     pub async fn init(&self) {
         let mut client = self.cluster_client(1);
-        client.init_cluster(keyhold_proto::v1::InitClusterRequest {}).await.expect("init cluster");
+        client
+            .init_cluster(keyhold_proto::v1::InitClusterRequest {})
+            .await
+            .expect("init cluster");
         self.wait_healthy().await;
     }
 
     /// Waits until some node reports a leader and every node is reachable and unsealed.
     pub async fn wait_healthy(&self) {
         let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
-        wait_until("a leader and every node unsealed", Duration::from_secs(30), || async {
-            for &id in &ids {
-                let status = self.status(id).await?;
-                let all_ok = status.nodes.iter().all(|n| n.reachable && !n.sealed);
-                if status.leader_id == 0 || !all_ok || status.nodes.len() != ids.len() {
-                    return None;
+        wait_until(
+            "a leader and every node unsealed",
+            Duration::from_secs(30),
+            || async {
+                for &id in &ids {
+                    let status = self.status(id).await?;
+                    let all_ok = status.nodes.iter().all(|n| n.reachable && !n.sealed);
+                    if status.leader_id == 0 || !all_ok || status.nodes.len() != ids.len() {
+                        return None;
+                    }
                 }
-            }
-            Some(())
-        })
+                Some(())
+            },
+        )
         .await
     }
 
@@ -150,14 +175,20 @@ impl Cluster {
     pub async fn status(&self, id: u64) -> Option<ClusterStatusResponse> {
         let mut client = self.cluster_client(id);
         let call = client.cluster_status(ClusterStatusRequest {});
-        let reply = tokio::time::timeout(Duration::from_secs(2), call).await.ok()?.ok()?;
+        let reply = tokio::time::timeout(Duration::from_secs(2), call)
+            .await
+            .ok()?
+            .ok()?;
         Some(reply.into_inner())
     }
 
     /// Waits until node `id` answers cluster status.
     pub async fn wait_answering(&self, id: u64) {
         let what = format!("node {id} to answer");
-        wait_until(&what, Duration::from_secs(30), || async { self.status(id).await.map(|_| ()) }).await;
+        wait_until(&what, Duration::from_secs(30), || async {
+            self.status(id).await.map(|_| ())
+        })
+        .await;
     }
 
     /// Node `id`.
@@ -206,8 +237,11 @@ impl Cluster {
 
     /// Writes a client config for `hsmctl` and returns its path.
     pub fn client_config(&self) -> PathBuf {
-        let endpoints: Vec<String> =
-            self.nodes.iter().map(|n| format!("\"https://127.0.0.1:{}\"", n.api_port)).collect();
+        let endpoints: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("\"https://127.0.0.1:{}\"", n.api_port))
+            .collect();
         let text = format!(
             "endpoints = [{}]\nca = \"pki/ca.pem\"\ncert = \"pki/client.pem\"\nkey = \"pki/client.key\"\n",
             endpoints.join(", ")
@@ -220,7 +254,12 @@ impl Cluster {
     /// Runs `hsmctl --config <client config> <args>`.
     pub fn hsmctl(&self, args: &[&str]) -> Output {
         let config = self.client_config();
-        Command::new(&self.bins.hsmctl).arg("--config").arg(config).args(args).output().expect("hsmctl runs")
+        Command::new(&self.bins.hsmctl)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("hsmctl runs")
     }
 
     /// Starts node `id` (it must not be running).
@@ -228,7 +267,11 @@ impl Cluster {
         let hsmd = self.bins.hsmd.clone();
         let node = &mut self.nodes[id as usize - 1];
         assert!(node.child.is_none(), "node {id} is already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(node.log_path()).expect("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.log_path())
+            .expect("log");
         let child = Command::new(hsmd)
             .arg("--config")
             .arg(node.dir.join("hsmd.toml"))
@@ -251,8 +294,13 @@ impl Cluster {
 
     /// SIGTERM node `id` and wait (bounded) for a clean exit; returns whether it exited 0.
     pub async fn terminate(&mut self, id: u64) -> bool {
-        let Some(mut child) = self.nodes[id as usize - 1].child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.nodes[id as usize - 1].child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         for _ in 0..150 {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.success();

@@ -8,25 +8,42 @@ pub fn spki_to_pem(dir: &Path, name: &str, spki_der: &[u8]) -> std::path::PathBu
     let der = dir.join(format!("{name}.pub.der"));
     let pem = dir.join(format!("{name}.pub.pem"));
     std::fs::write(&der, spki_der).expect("write spki");
-    run(Command::new("openssl").args(["pkey", "-pubin", "-inform", "DER", "-in"]).arg(&der).arg("-out").arg(&pem));
+    run(Command::new("openssl")
+        .args(["pkey", "-pubin", "-inform", "DER", "-in"])
+        .arg(&der)
+        .arg("-out")
+        .arg(&pem));
     pem
 }
 
 /// True when openssl accepts `signature` over `message` for `scheme` (Keyhold's names).
-pub fn verify(dir: &Path, public_pem: &Path, scheme: &str, message: &[u8], signature: &[u8]) -> bool {
+pub fn verify(
+    dir: &Path,
+    public_pem: &Path,
+    scheme: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let msg = dir.join("msg.bin");
     let sig = dir.join("sig.bin");
     std::fs::write(&msg, message).expect("write message");
     std::fs::write(&sig, signature).expect("write signature");
     let mut cmd = Command::new("openssl");
     if scheme == "ed25519" {
-        cmd.args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"]).arg(public_pem);
+        cmd.args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+            .arg(public_pem);
         cmd.arg("-in").arg(&msg).arg("-sigfile").arg(&sig);
     } else {
         let hash = &scheme[scheme.len() - 6..];
-        cmd.args(["dgst", &format!("-{hash}"), "-verify"]).arg(public_pem);
+        cmd.args(["dgst", &format!("-{hash}"), "-verify"])
+            .arg(public_pem);
         if scheme.starts_with("rsa-pss") {
-            cmd.args(["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1"]);
+            cmd.args([
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:-1",
+            ]);
         }
         cmd.arg("-signature").arg(&sig).arg(&msg);
     }

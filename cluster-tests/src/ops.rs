@@ -7,8 +7,17 @@ use crate::Cluster;
 
 /// Generates a sign key through node `via`; returns it and the write's log index.
 pub async fn generate(cluster: &Cluster, via: u64, algorithm: &str, label: &str) -> (KeyInfo, u64) {
-    let req = GenerateKeyRequest { algorithm: algorithm.into(), label: label.into(), usage: String::new() };
-    let written = cluster.key_client(via).generate_key(req).await.expect("generate").into_inner();
+    let req = GenerateKeyRequest {
+        algorithm: algorithm.into(),
+        label: label.into(),
+        usage: String::new(),
+    };
+    let written = cluster
+        .key_client(via)
+        .generate_key(req)
+        .await
+        .expect("generate")
+        .into_inner();
     (written.key.expect("key info"), written.index)
 }
 
@@ -27,7 +36,12 @@ pub async fn sign(
         input: Some(Input::Message(message.to_vec())),
         min_index,
     };
-    Ok(cluster.key_client(via).sign(req).await?.into_inner().signature)
+    Ok(cluster
+        .key_client(via)
+        .sign(req)
+        .await?
+        .into_inner()
+        .signature)
 }
 
 /// The default signature scheme Keyhold tests use for an algorithm.

@@ -2,6 +2,8 @@
 //! (read-your-writes via the returned index), and openssl verifies every signature.
 //! A write sent to a follower is forwarded to the leader.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use keyhold_cluster_tests::openssl::{spki_to_pem, verify, verify_ecdsa_digest};
 use keyhold_cluster_tests::{Cluster, ClusterOptions};
 use keyhold_proto::v1::sign_request::Input;
@@ -11,7 +13,17 @@ const ALGORITHMS: [(&str, &[&str]); 6] = [
     ("ec-p256", &["ecdsa-sha256", "ecdsa-sha384"]),
     ("ec-p384", &["ecdsa-sha384", "ecdsa-sha256"]),
     ("ed25519", &["ed25519"]),
-    ("rsa-2048", &["rsa-pkcs1-sha256", "rsa-pkcs1-sha384", "rsa-pkcs1-sha512", "rsa-pss-sha256", "rsa-pss-sha384", "rsa-pss-sha512"]),
+    (
+        "rsa-2048",
+        &[
+            "rsa-pkcs1-sha256",
+            "rsa-pkcs1-sha384",
+            "rsa-pkcs1-sha512",
+            "rsa-pss-sha256",
+            "rsa-pss-sha384",
+            "rsa-pss-sha512",
+        ],
+    ),
     ("rsa-3072", &["rsa-pss-sha256"]),
     ("rsa-4096", &["rsa-pkcs1-sha256"]),
 ];
@@ -24,8 +36,17 @@ async fn keys_of_every_algorithm_sign_on_every_node_and_verify_with_openssl() {
 
     for (algorithm, schemes) in ALGORITHMS {
         let label = format!("t10-{algorithm}");
-        let req = GenerateKeyRequest { algorithm: algorithm.into(), label: label.clone(), usage: String::new() };
-        let written = cluster.key_client(1).generate_key(req).await.unwrap().into_inner();
+        let req = GenerateKeyRequest {
+            algorithm: algorithm.into(),
+            label: label.clone(),
+            usage: String::new(),
+        };
+        let written = cluster
+            .key_client(1)
+            .generate_key(req)
+            .await
+            .unwrap()
+            .into_inner();
         let key = written.key.unwrap();
         assert_eq!(key.algorithm, algorithm);
         assert_eq!(key.label, label);
@@ -41,7 +62,12 @@ async fn keys_of_every_algorithm_sign_on_every_node_and_verify_with_openssl() {
                     input: Some(Input::Message(message.clone())),
                     min_index: written.index,
                 };
-                let signed = cluster.key_client(node).sign(req).await.unwrap().into_inner();
+                let signed = cluster
+                    .key_client(node)
+                    .sign(req)
+                    .await
+                    .unwrap()
+                    .into_inner();
                 assert_eq!(signed.node_id, node, "the node asked must sign");
                 assert!(
                     verify(scratch.path(), &pem, scheme, &message, &signed.signature),
@@ -49,14 +75,25 @@ async fn keys_of_every_algorithm_sign_on_every_node_and_verify_with_openssl() {
                 );
                 let mut tampered = message.clone();
                 tampered[0] ^= 1;
-                assert!(!verify(scratch.path(), &pem, scheme, &tampered, &signed.signature));
+                assert!(!verify(
+                    scratch.path(),
+                    &pem,
+                    scheme,
+                    &tampered,
+                    &signed.signature
+                ));
             }
         }
     }
 
     let listed = cluster
         .key_client(3)
-        .list_keys(ListKeysRequest { page_size: 0, page_token: String::new(), label: "t10-ed25519".into(), min_index: 0 })
+        .list_keys(ListKeysRequest {
+            page_size: 0,
+            page_token: String::new(),
+            label: "t10-ed25519".into(),
+            min_index: 0,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -70,8 +107,17 @@ async fn a_write_sent_to_a_follower_is_forwarded_and_readable_everywhere() {
     let leader = cluster.leader().await;
     let follower = (1..=3).find(|&n| n != leader).unwrap();
 
-    let req = GenerateKeyRequest { algorithm: "ec-p256".into(), label: "forwarded".into(), usage: "sign".into() };
-    let written = cluster.key_client(follower).generate_key(req).await.unwrap().into_inner();
+    let req = GenerateKeyRequest {
+        algorithm: "ec-p256".into(),
+        label: "forwarded".into(),
+        usage: "sign".into(),
+    };
+    let written = cluster
+        .key_client(follower)
+        .generate_key(req)
+        .await
+        .unwrap()
+        .into_inner();
     let key = written.key.unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let pem = spki_to_pem(scratch.path(), &key.id, &key.public_key_der);
@@ -79,7 +125,10 @@ async fn a_write_sent_to_a_follower_is_forwarded_and_readable_everywhere() {
     for node in 1..=3 {
         let got = cluster
             .key_client(node)
-            .get_key(GetKeyRequest { key_id: key.id.clone(), min_index: written.index })
+            .get_key(GetKeyRequest {
+                key_id: key.id.clone(),
+                min_index: written.index,
+            })
             .await
             .unwrap()
             .into_inner()
@@ -94,8 +143,23 @@ async fn a_write_sent_to_a_follower_is_forwarded_and_readable_everywhere() {
             input: Some(Input::Digest(digest)),
             min_index: written.index,
         };
-        let signed = cluster.key_client(node).sign(req).await.unwrap().into_inner();
-        assert!(verify_ecdsa_digest(scratch.path(), &pem, &[7u8; 32], &signed.signature));
-        assert!(!verify_ecdsa_digest(scratch.path(), &pem, &[8u8; 32], &signed.signature));
+        let signed = cluster
+            .key_client(node)
+            .sign(req)
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(verify_ecdsa_digest(
+            scratch.path(),
+            &pem,
+            &[7u8; 32],
+            &signed.signature
+        ));
+        assert!(!verify_ecdsa_digest(
+            scratch.path(),
+            &pem,
+            &[8u8; 32],
+            &signed.signature
+        ));
     }
 }

@@ -2,6 +2,8 @@
 //! keys can be made, and the old leader catches up (from a snapshot: the log is purged
 //! aggressively here) when restarted. With two nodes gone, writes fail UNAVAILABLE.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 use keyhold_cluster_tests::openssl::{spki_to_pem, verify};
@@ -12,7 +14,11 @@ use keyhold_proto::v1::GenerateKeyRequest;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
     let raft = "snapshot_after_logs = 4\nkeep_logs_after_snapshot = 0".to_owned();
-    let mut cluster = Cluster::start(ClusterOptions { raft, ..Default::default() }).await;
+    let mut cluster = Cluster::start(ClusterOptions {
+        raft,
+        ..Default::default()
+    })
+    .await;
     let scratch = tempfile::tempdir().unwrap();
     let msg = b"failover";
 
@@ -24,7 +30,15 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
 
     eprintln!("--- kill -9 the leader");
     let old_leader = cluster.leader().await;
-    let term_before = cluster.status(old_leader).await.unwrap().nodes.iter().map(|n| n.term).max().unwrap();
+    let term_before = cluster
+        .status(old_leader)
+        .await
+        .unwrap()
+        .nodes
+        .iter()
+        .map(|n| n.term)
+        .max()
+        .unwrap();
     cluster.kill(old_leader);
     let survivors: Vec<u64> = (1..=3).filter(|&n| n != old_leader).collect();
     let new_leader = wait_until("a new leader", Duration::from_secs(20), || async {
@@ -33,7 +47,15 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
     })
     .await;
     assert!(survivors.contains(&new_leader));
-    let term_after = cluster.status(new_leader).await.unwrap().nodes.iter().map(|n| n.term).max().unwrap();
+    let term_after = cluster
+        .status(new_leader)
+        .await
+        .unwrap()
+        .nodes
+        .iter()
+        .map(|n| n.term)
+        .max()
+        .unwrap();
     assert!(term_after > term_before);
 
     eprintln!("--- every acknowledged key signs on the survivors");
@@ -41,7 +63,9 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
         let pem = spki_to_pem(scratch.path(), &key.id, &key.public_key_der);
         for &node in &survivors {
             let scheme = scheme_for(&key.algorithm);
-            let sig = sign(&cluster, node, &key.id, scheme, msg, *index).await.unwrap();
+            let sig = sign(&cluster, node, &key.id, scheme, msg, *index)
+                .await
+                .unwrap();
             assert!(verify(scratch.path(), &pem, scheme, msg, &sig));
         }
     }
@@ -55,23 +79,37 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
 
     eprintln!("--- the old leader restarts and catches up");
     cluster.restart(old_leader).await;
-    wait_until("the old leader to apply the new writes", Duration::from_secs(30), || async {
-        let s = cluster.status(old_leader).await?;
-        let me = s.nodes.iter().find(|n| n.id == old_leader)?;
-        (me.applied_index >= last_index && !me.sealed).then_some(())
-    })
+    wait_until(
+        "the old leader to apply the new writes",
+        Duration::from_secs(30),
+        || async {
+            let s = cluster.status(old_leader).await?;
+            let me = s.nodes.iter().find(|n| n.id == old_leader)?;
+            (me.applied_index >= last_index && !me.sealed).then_some(())
+        },
+    )
     .await;
     for (key, index) in keys.iter().chain(after.iter()) {
         let scheme = scheme_for(&key.algorithm);
-        sign(&cluster, old_leader, &key.id, scheme, msg, *index).await.unwrap();
+        sign(&cluster, old_leader, &key.id, scheme, msg, *index)
+            .await
+            .unwrap();
     }
 
     eprintln!("--- with two nodes down, writes are refused UNAVAILABLE");
     let lone = survivors[0];
     cluster.kill(survivors[1]);
     cluster.kill(old_leader);
-    let req = GenerateKeyRequest { algorithm: "ec-p256".into(), label: "no-quorum".into(), usage: String::new() };
-    let err = cluster.key_client(lone).generate_key(req).await.expect_err("no quorum");
+    let req = GenerateKeyRequest {
+        algorithm: "ec-p256".into(),
+        label: "no-quorum".into(),
+        usage: String::new(),
+    };
+    let err = cluster
+        .key_client(lone)
+        .generate_key(req)
+        .await
+        .expect_err("no quorum");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     assert!(err.message().contains("quorum"), "{}", err.message());
 }

@@ -2,6 +2,8 @@
 //! log, snapshots, sealed key, logs) for their private bytes in any common encoding:
 //! none may be found.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::path::Path;
 use std::process::Command;
 
@@ -13,19 +15,47 @@ use keyhold_proto::v1::ImportKeyRequest;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_private_key_bytes_never_reach_disk() {
     let raft = "snapshot_after_logs = 2\nkeep_logs_after_snapshot = 1".to_owned();
-    let mut cluster = Cluster::start(ClusterOptions { raft, ..Default::default() }).await;
+    let mut cluster = Cluster::start(ClusterOptions {
+        raft,
+        ..Default::default()
+    })
+    .await;
     let keys_dir = tempfile::tempdir().unwrap();
     let dir = keys_dir.path();
 
     eprintln!("--- make known keys with openssl");
     let rsa = dir.join("rsa.pem");
-    run(Command::new("openssl").args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"]).arg(&rsa));
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&rsa));
     let rsa_pkcs1 = dir.join("rsa-pkcs1.pem");
-    run(Command::new("openssl").args(["rsa", "-traditional", "-in"]).arg(&rsa).arg("-out").arg(&rsa_pkcs1));
+    run(Command::new("openssl")
+        .args(["rsa", "-traditional", "-in"])
+        .arg(&rsa)
+        .arg("-out")
+        .arg(&rsa_pkcs1));
     let ec = dir.join("ec.pem");
-    run(Command::new("openssl").args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]).arg(&ec));
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&ec));
     let ed = dir.join("ed.pem");
-    run(Command::new("openssl").args(["genpkey", "-algorithm", "ED25519", "-out"]).arg(&ed));
+    run(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ED25519", "-out"])
+        .arg(&ed));
 
     let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, pem) in [("rsa", &rsa), ("ec", &ec), ("ed", &ed)] {
@@ -39,20 +69,46 @@ async fn imported_private_key_bytes_never_reach_disk() {
     secrets.push(("ec scalar".into(), text_field(&ec, "ec", "priv")));
     secrets.push(("ed25519 seed".into(), text_field(&ed, "pkey", "priv")));
     for (what, bytes) in &secrets {
-        assert!(bytes.len() >= 32, "{what} too short to scan for: {}", bytes.len());
+        assert!(
+            bytes.len() >= 32,
+            "{what} too short to scan for: {}",
+            bytes.len()
+        );
     }
 
     eprintln!("--- import them through different nodes, each signs");
-    let imports = [(&rsa, "rsa-pss-sha256", 1), (&rsa_pkcs1, "rsa-pkcs1-sha256", 2), (&ec, "ecdsa-sha256", 3), (&ed, "ed25519", 1)];
+    let imports = [
+        (&rsa, "rsa-pss-sha256", 1),
+        (&rsa_pkcs1, "rsa-pkcs1-sha256", 2),
+        (&ec, "ecdsa-sha256", 3),
+        (&ed, "ed25519", 1),
+    ];
     for (i, (pem, scheme, via)) in imports.iter().enumerate() {
-        let req = ImportKeyRequest { private_key: std::fs::read(pem).unwrap(), label: format!("imported-{i}"), usage: String::new() };
-        let written = cluster.key_client(*via).import_key(req).await.unwrap().into_inner();
+        let req = ImportKeyRequest {
+            private_key: std::fs::read(pem).unwrap(),
+            label: format!("imported-{i}"),
+            usage: String::new(),
+        };
+        let written = cluster
+            .key_client(*via)
+            .import_key(req)
+            .await
+            .unwrap()
+            .into_inner();
         let key = written.key.unwrap();
         assert!(key.imported);
         let public = spki_to_pem(dir, &key.id, &key.public_key_der);
-        let expected = run(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(pem));
-        assert_eq!(std::fs::read_to_string(&public).unwrap(), expected, "public key must match the imported key");
-        let sig = sign(&cluster, 2, &key.id, scheme, b"custody", written.index).await.unwrap();
+        let expected = run(Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(pem));
+        assert_eq!(
+            std::fs::read_to_string(&public).unwrap(),
+            expected,
+            "public key must match the imported key"
+        );
+        let sig = sign(&cluster, 2, &key.id, scheme, b"custody", written.index)
+            .await
+            .unwrap();
         assert!(verify(dir, &public, scheme, b"custody", &sig));
     }
 
@@ -65,14 +121,25 @@ async fn imported_private_key_bytes_never_reach_disk() {
     for node in &cluster.nodes {
         scanned += scan(&node.dir, &secrets, &mut found);
     }
-    assert!(scanned >= 9, "expected raft databases, sealed keys and logs; scanned {scanned} files");
+    assert!(
+        scanned >= 9,
+        "expected raft databases, sealed keys and logs; scanned {scanned} files"
+    );
     assert!(found.is_empty(), "private key bytes on disk: {found:#?}");
 
     eprintln!("--- control: the same scan finds the keys in the PEM files they came from");
     let mut control = Vec::new();
     scan(dir, &secrets, &mut control);
-    for what in ["rsa pkcs8 der", "ec pkcs8 der", "ed pkcs8 der", "rsa pkcs1 der"] {
-        assert!(control.iter().any(|f| f.starts_with(what)), "control scan missed {what}: {control:?}");
+    for what in [
+        "rsa pkcs8 der",
+        "ec pkcs8 der",
+        "ed pkcs8 der",
+        "rsa pkcs1 der",
+    ] {
+        assert!(
+            control.iter().any(|f| f.starts_with(what)),
+            "control scan missed {what}: {control:?}"
+        );
     }
 }
 
@@ -122,26 +189,40 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn der_of(pem: &Path) -> Vec<u8> {
     let args = ["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"];
-    let out = Command::new("openssl").args(args).arg(pem).output().unwrap();
+    let out = Command::new("openssl")
+        .args(args)
+        .arg(pem)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     out.stdout
 }
 
 fn sec1_der(pem: &Path) -> Vec<u8> {
-    let out = Command::new("openssl").args(["ec", "-outform", "DER", "-in"]).arg(pem).output().unwrap();
+    let out = Command::new("openssl")
+        .args(["ec", "-outform", "DER", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     out.stdout
 }
 
 fn pkcs1_der(pem: &Path) -> Vec<u8> {
-    let out = Command::new("openssl").args(["rsa", "-traditional", "-outform", "DER", "-in"]).arg(pem).output().unwrap();
+    let out = Command::new("openssl")
+        .args(["rsa", "-traditional", "-outform", "DER", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     out.stdout
 }
 
 /// A hex field from `openssl <cmd> -text`, as bytes without the leading zero byte.
 fn text_field(pem: &Path, cmd: &str, field: &str) -> Vec<u8> {
-    let text = run(Command::new("openssl").args([cmd, "-noout", "-text", "-in"]).arg(pem));
+    let text = run(Command::new("openssl")
+        .args([cmd, "-noout", "-text", "-in"])
+        .arg(pem));
     let mut hex_digits = String::new();
     let mut inside = false;
     for line in text.lines() {

@@ -1,6 +1,8 @@
 //! A saturating sign load on all three nodes for 30 seconds causes no leader change:
 //! crypto runs on its own bounded pool, so Raft heartbeats are never starved.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +22,15 @@ async fn saturating_sign_load_causes_no_leader_change() {
     let (ec, ec_index) = generate(&cluster, 1, "ec-p256", "load-ec").await;
     let min_index = rsa_index.max(ec_index);
     let leader = cluster.leader().await;
-    let term = cluster.status(leader).await.unwrap().nodes.iter().map(|n| n.term).max().unwrap();
+    let term = cluster
+        .status(leader)
+        .await
+        .unwrap()
+        .nodes
+        .iter()
+        .map(|n| n.term)
+        .max()
+        .unwrap();
 
     eprintln!("--- {CALLERS_PER_NODE} callers per node for {LOAD:?}");
     let ok = Arc::new(AtomicU64::new(0));
@@ -30,7 +40,11 @@ async fn saturating_sign_load_causes_no_leader_change() {
     for node in 1..=3u64 {
         for caller in 0..CALLERS_PER_NODE {
             let mut client = cluster.key_client(node);
-            let (key, scheme) = if caller % 2 == 0 { (&rsa, "rsa-pss-sha256") } else { (&ec, "ecdsa-sha256") };
+            let (key, scheme) = if caller % 2 == 0 {
+                (&rsa, "rsa-pss-sha256")
+            } else {
+                (&ec, "ecdsa-sha256")
+            };
             let key_id = key.id.clone();
             let (ok, failed) = (ok.clone(), failed.clone());
             tasks.push(tokio::spawn(async move {
@@ -64,7 +78,11 @@ async fn saturating_sign_load_causes_no_leader_change() {
         let status = cluster.status(node).await.unwrap();
         assert_eq!(status.leader_id, leader, "node {node} sees another leader");
         for n in &status.nodes {
-            assert_eq!(n.term, term, "term changed on node {}: an election happened", n.id);
+            assert_eq!(
+                n.term, term,
+                "term changed on node {}: an election happened",
+                n.id
+            );
         }
     }
 }

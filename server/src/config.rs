@@ -126,7 +126,10 @@ impl Default for RaftTuning {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { read_index_wait_ms: 2000, crypto_threads: 0 }
+        Limits {
+            read_index_wait_ms: 2000,
+            crypto_threads: 0,
+        }
     }
 }
 
@@ -179,10 +182,14 @@ pub struct Overrides {
 impl Config {
     /// Reads `path`, applies `overrides`, resolves relative paths and validates.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         config.apply(overrides);
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
@@ -207,7 +214,10 @@ impl Config {
             self.data_dir = v.clone();
         }
         if let Some(v) = &o.unseal_secret_file {
-            self.unseal = UnsealSource { secret_file: Some(v.clone()), secret_env: None };
+            self.unseal = UnsealSource {
+                secret_file: Some(v.clone()),
+                secret_env: None,
+            };
         }
     }
 
@@ -227,7 +237,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| ConfigError::Invalid { field, reason: reason.into() };
+        let invalid = |field, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        };
         if self.node_id == 0 {
             return Err(invalid("node_id", "must be a positive integer"));
         }
@@ -241,7 +254,12 @@ impl Config {
         }
         match (&self.unseal.secret_file, &self.unseal.secret_env) {
             (Some(_), None) | (None, Some(_)) => {}
-            _ => return Err(invalid("unseal", "set exactly one of secret_file or secret_env")),
+            _ => {
+                return Err(invalid(
+                    "unseal",
+                    "set exactly one of secret_file or secret_env",
+                ));
+            }
         }
         let mut ids = vec![self.node_id];
         for peer in &self.peers {
@@ -252,10 +270,16 @@ impl Config {
         }
         let r = &self.raft;
         if r.heartbeat_ms == 0 || r.election_min_ms <= r.heartbeat_ms * 2 {
-            return Err(invalid("raft.election_min_ms", "must exceed twice heartbeat_ms"));
+            return Err(invalid(
+                "raft.election_min_ms",
+                "must exceed twice heartbeat_ms",
+            ));
         }
         if r.election_max_ms <= r.election_min_ms {
-            return Err(invalid("raft.election_max_ms", "must exceed election_min_ms"));
+            return Err(invalid(
+                "raft.election_max_ms",
+                "must exceed election_min_ms",
+            ));
         }
         Ok(())
     }
@@ -267,7 +291,9 @@ impl Config {
 
     /// The node-to-node address peers are told about.
     pub fn advertised_raft_addr(&self) -> &str {
-        self.advertise_raft_addr.as_deref().unwrap_or(&self.raft_addr)
+        self.advertise_raft_addr
+            .as_deref()
+            .unwrap_or(&self.raft_addr)
     }
 
     /// The longest a request may wait for this node to apply its `min_index`.
@@ -317,16 +343,32 @@ raft_addr = "127.0.0.1:7202"
 
     #[test]
     fn overrides_win_over_the_file() {
-        let o = Overrides { node_id: Some(3), api_addr: Some("127.0.0.1:9".into()), ..Default::default() };
+        let o = Overrides {
+            node_id: Some(3),
+            api_addr: Some("127.0.0.1:9".into()),
+            ..Default::default()
+        };
         let config = load(BASE, &o).unwrap();
-        assert_eq!((config.node_id, config.api_addr.as_str()), (3, "127.0.0.1:9"));
+        assert_eq!(
+            (config.node_id, config.api_addr.as_str()),
+            (3, "127.0.0.1:9")
+        );
     }
 
     #[test]
     fn duplicate_peer_id_is_refused_naming_the_field() {
         let text = BASE.replace("id = 2", "id = 1");
         let err = load(&text, &Overrides::default()).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { field: "peers.id", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "peers.id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -339,6 +381,15 @@ raft_addr = "127.0.0.1:7202"
     fn bad_address_is_refused_naming_the_field() {
         let text = BASE.replace("127.0.0.1:7201", "nowhere");
         let err = load(&text, &Overrides::default()).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { field: "raft_addr", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "raft_addr",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -81,13 +81,18 @@ pub enum Error {
 }
 
 fn hint(leader: &Option<u64>) -> String {
-    leader.map(|l| format!(" (last known leader: node {l})")).unwrap_or_default()
+    leader
+        .map(|l| format!(" (last known leader: node {l})"))
+        .unwrap_or_default()
 }
 
 impl Error {
     /// Shorthand for an invalid request field.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidArgument { field, reason: reason.into() }
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -95,7 +100,10 @@ impl From<CryptoError> for Error {
     fn from(err: CryptoError) -> Self {
         match err.field() {
             "" => Error::Internal(err.to_string()),
-            field => Error::InvalidArgument { field, reason: err.to_string() },
+            field => Error::InvalidArgument {
+                field,
+                reason: err.to_string(),
+            },
         }
     }
 }

@@ -19,7 +19,10 @@ use crate::raft::network::MAX_RAFT_MESSAGE;
 use crate::raft::service::RaftServer;
 
 /// Serves both listeners until `shutdown` completes, then stops Raft.
-pub async fn serve(node: Arc<Node>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let config = node.config().clone();
     let api_listener = bind(&config.api_addr).await?;
     let raft_listener = bind(&config.raft_addr).await?;
@@ -65,11 +68,19 @@ pub async fn serve(node: Arc<Node>, shutdown: impl Future<Output = ()> + Send + 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     node.shutdown().await;
-    api_task.await.context("API server task")?.context("API server")?;
-    raft_task.await.context("raft server task")?.context("raft server")?;
+    api_task
+        .await
+        .context("API server task")?
+        .context("API server")?;
+    raft_task
+        .await
+        .context("raft server task")?
+        .context("raft server")?;
     Ok(())
 }
 
 async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }

@@ -53,9 +53,15 @@ impl TlsMaterial {
         let ca_pem = read(&files.ca)?;
         let cert_pem = read(&files.cert)?;
         let key_pem = zeroize::Zeroizing::new(read(&files.key)?);
-        let cert_der = first_certificate(&cert_pem)
-            .ok_or_else(|| TlsError::NoCertificate { path: files.cert.display().to_string() })?;
-        Ok(TlsMaterial { ca_pem, cert_pem, key_pem, cert_der })
+        let cert_der = first_certificate(&cert_pem).ok_or_else(|| TlsError::NoCertificate {
+            path: files.cert.display().to_string(),
+        })?;
+        Ok(TlsMaterial {
+            ca_pem,
+            cert_pem,
+            key_pem,
+            cert_der,
+        })
     }
 
     /// Server side: our identity, and client certificates required from the cluster CA.
@@ -103,7 +109,10 @@ pub fn node_id_of(cert_der: &[u8]) -> Option<u64> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn first_certificate(pem: &[u8]) -> Option<Vec<u8>> {

@@ -46,8 +46,15 @@ impl KeyService for KeyApi {
         request: Request<pb::GenerateKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
         let r = request.into_inner();
-        let new = self.node.generate_key(&r.algorithm, &r.label, &r.usage).await.map_err(to_status)?;
-        Ok(Response::new(pb::KeyWriteResponse { key: Some(key_info(&new.record)), index: new.index }))
+        let new = self
+            .node
+            .generate_key(&r.algorithm, &r.label, &r.usage)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::KeyWriteResponse {
+            key: Some(key_info(&new.record)),
+            index: new.index,
+        }))
     }
 
     async fn import_key(
@@ -55,14 +62,30 @@ impl KeyService for KeyApi {
         request: Request<pb::ImportKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
         let r = request.into_inner();
-        let new = self.node.import_key(r.private_key, &r.label, &r.usage).await.map_err(to_status)?;
-        Ok(Response::new(pb::KeyWriteResponse { key: Some(key_info(&new.record)), index: new.index }))
+        let new = self
+            .node
+            .import_key(r.private_key, &r.label, &r.usage)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::KeyWriteResponse {
+            key: Some(key_info(&new.record)),
+            index: new.index,
+        }))
     }
 
-    async fn get_key(&self, request: Request<pb::GetKeyRequest>) -> Result<Response<pb::GetKeyResponse>, Status> {
+    async fn get_key(
+        &self,
+        request: Request<pb::GetKeyRequest>,
+    ) -> Result<Response<pb::GetKeyResponse>, Status> {
         let r = request.into_inner();
-        let record = self.node.key_info(&r.key_id, r.min_index).await.map_err(to_status)?;
-        Ok(Response::new(pb::GetKeyResponse { key: Some(key_info(&record)) }))
+        let record = self
+            .node
+            .key_info(&r.key_id, r.min_index)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetKeyResponse {
+            key: Some(key_info(&record)),
+        }))
     }
 
     async fn list_keys(
@@ -76,27 +99,46 @@ impl KeyService for KeyApi {
             .await
             .map_err(to_status)?;
         let keys = keys.iter().map(key_info).collect();
-        Ok(Response::new(pb::ListKeysResponse { keys, next_page_token }))
+        Ok(Response::new(pb::ListKeysResponse {
+            keys,
+            next_page_token,
+        }))
     }
 
     async fn destroy_key(
         &self,
         request: Request<pb::DestroyKeyRequest>,
     ) -> Result<Response<pb::DestroyKeyResponse>, Status> {
-        let index = self.node.destroy_key(&request.get_ref().key_id).await.map_err(to_status)?;
+        let index = self
+            .node
+            .destroy_key(&request.get_ref().key_id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::DestroyKeyResponse { index }))
     }
 
-    async fn sign(&self, request: Request<pb::SignRequest>) -> Result<Response<pb::SignResponse>, Status> {
+    async fn sign(
+        &self,
+        request: Request<pb::SignRequest>,
+    ) -> Result<Response<pb::SignResponse>, Status> {
         let r = request.into_inner();
         let (input, is_digest) = match r.input {
             Some(Input::Message(m)) => (m, false),
             Some(Input::Digest(d)) => (d, true),
             None => return Err(to_status(Error::invalid("input", "set message or digest"))),
         };
-        let req = SignRequest { key_id: r.key_id, scheme: r.scheme, input, is_digest, min_index: r.min_index };
+        let req = SignRequest {
+            key_id: r.key_id,
+            scheme: r.scheme,
+            input,
+            is_digest,
+            min_index: r.min_index,
+        };
         let out = self.node.sign(req).await.map_err(to_status)?;
-        Ok(Response::new(pb::SignResponse { signature: out.signature, node_id: out.node_id }))
+        Ok(Response::new(pb::SignResponse {
+            signature: out.signature,
+            node_id: out.node_id,
+        }))
     }
 
     async fn decrypt(
@@ -104,9 +146,15 @@ impl KeyService for KeyApi {
         request: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {
         let r = request.into_inner();
-        let plaintext =
-            self.node.decrypt(&r.key_id, &r.scheme, r.ciphertext, r.min_index).await.map_err(to_status)?;
+        let plaintext = self
+            .node
+            .decrypt(&r.key_id, &r.scheme, r.ciphertext, r.min_index)
+            .await
+            .map_err(to_status)?;
         // The plaintext leaves zeroizing memory here: the caller asked for it.
-        Ok(Response::new(pb::DecryptResponse { plaintext: plaintext.to_vec(), node_id: self.node.id() }))
+        Ok(Response::new(pb::DecryptResponse {
+            plaintext: plaintext.to_vec(),
+            node_id: self.node.id(),
+        }))
     }
 }

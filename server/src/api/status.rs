@@ -24,7 +24,9 @@ pub fn to_status(err: Error) -> Status {
             let details = ErrorDetails::with_error_info("SEALED", "keyhold", info);
             Status::with_error_details(Code::FailedPrecondition, message, details)
         }
-        Error::UsageNotPermitted { .. } | Error::NotInitialized => Status::failed_precondition(message),
+        Error::UsageNotPermitted { .. } | Error::NotInitialized => {
+            Status::failed_precondition(message)
+        }
         Error::AlreadyInitialized => Status::already_exists(message),
         Error::NoQuorum { leader_hint } => {
             tracing::warn!(?leader_hint, "write refused: no quorum");
@@ -70,7 +72,9 @@ mod tests {
 
     #[test]
     fn no_quorum_carries_the_leader_hint() {
-        let status = to_status(Error::NoQuorum { leader_hint: Some(2) });
+        let status = to_status(Error::NoQuorum {
+            leader_hint: Some(2),
+        });
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.metadata().get("keyhold-leader-hint").unwrap(), "2");
         assert!(status.message().contains("node 2"));
@@ -78,10 +82,16 @@ mod tests {
 
     #[test]
     fn sealed_is_failed_precondition_and_says_sealed() {
-        let status = to_status(Error::Sealed { node_id: 3, reason: "x" });
+        let status = to_status(Error::Sealed {
+            node_id: 3,
+            reason: "x",
+        });
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("sealed"));
         let info = status.get_error_details().error_info().cloned().unwrap();
-        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("SEALED", "keyhold"));
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("SEALED", "keyhold")
+        );
     }
 }

@@ -128,7 +128,10 @@ names!(DecryptScheme { RsaPkcs1 => "rsa-pkcs1", RsaOaepSha256 => "rsa-oaep-sha25
 impl Algorithm {
     /// True for the RSA sizes.
     pub fn is_rsa(self) -> bool {
-        matches!(self, Algorithm::Rsa2048 | Algorithm::Rsa3072 | Algorithm::Rsa4096)
+        matches!(
+            self,
+            Algorithm::Rsa2048 | Algorithm::Rsa3072 | Algorithm::Rsa4096
+        )
     }
 
     /// Whether a key of this algorithm can be created with `usage`.
@@ -177,12 +180,18 @@ mod tests {
         for s in SignScheme::ALL {
             assert_eq!(s.name().parse::<SignScheme>(), Ok(*s));
         }
-        assert_eq!("rsa-oaep-sha256".parse::<DecryptScheme>(), Ok(DecryptScheme::RsaOaepSha256));
+        assert_eq!(
+            "rsa-oaep-sha256".parse::<DecryptScheme>(),
+            Ok(DecryptScheme::RsaOaepSha256)
+        );
     }
 
     #[test]
     fn unknown_name_is_rejected_with_its_text() {
-        assert_eq!("rsa-1024".parse::<Algorithm>(), Err(UnknownName("rsa-1024".into())));
+        assert_eq!(
+            "rsa-1024".parse::<Algorithm>(),
+            Err(UnknownName("rsa-1024".into()))
+        );
     }
 
     #[test]

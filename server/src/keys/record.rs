@@ -115,7 +115,10 @@ impl KeyStoreState {
     /// Applies one command at log `index`. Deterministic: same log, same state.
     pub fn apply(&mut self, index: u64, command: Command) -> Outcome {
         match command {
-            Command::InitCluster { cluster_id, key_check } => {
+            Command::InitCluster {
+                cluster_id,
+                key_check,
+            } => {
                 if self.cluster_id.is_some() {
                     return Outcome::AlreadyInitialized;
                 }
@@ -180,7 +183,10 @@ mod tests {
             usage: Usage::Sign,
             version: 1,
             public_key_der: vec![1, 2, 3],
-            wrapped: WrappedKey { nonce: vec![0; 12], ciphertext: vec![9; 48] },
+            wrapped: WrappedKey {
+                nonce: vec![0; 12],
+                ciphertext: vec![9; 48],
+            },
             created_at: 0,
             created_index: 0,
             imported: false,
@@ -190,9 +196,15 @@ mod tests {
     #[test]
     fn put_sets_created_index_and_refuses_duplicates() {
         let mut state = KeyStoreState::default();
-        assert_eq!(state.apply(7, Command::PutKey(record("k-1", "web"))), Outcome::KeyStored);
+        assert_eq!(
+            state.apply(7, Command::PutKey(record("k-1", "web"))),
+            Outcome::KeyStored
+        );
         assert_eq!(state.keys["k-1"].created_index, 7);
-        assert_eq!(state.apply(8, Command::PutKey(record("k-1", "x"))), Outcome::KeyExists);
+        assert_eq!(
+            state.apply(8, Command::PutKey(record("k-1", "x"))),
+            Outcome::KeyExists
+        );
         assert_eq!(state.keys["k-1"].label, "web");
     }
 
@@ -201,9 +213,15 @@ mod tests {
         let mut state = KeyStoreState::default();
         state.apply(1, Command::PutKey(record("k-1", "web")));
         let before = state.clone();
-        assert_eq!(state.apply(2, Command::DestroyKey { id: "k-2".into() }), Outcome::KeyNotFound);
+        assert_eq!(
+            state.apply(2, Command::DestroyKey { id: "k-2".into() }),
+            Outcome::KeyNotFound
+        );
         assert_eq!(state, before);
-        assert_eq!(state.apply(3, Command::DestroyKey { id: "k-1".into() }), Outcome::KeyDestroyed);
+        assert_eq!(
+            state.apply(3, Command::DestroyKey { id: "k-1".into() }),
+            Outcome::KeyDestroyed
+        );
         assert!(state.keys.is_empty());
     }
 
@@ -213,7 +231,10 @@ mod tests {
         for (i, label) in ["a", "b", "a", "a"].iter().enumerate() {
             state.apply(i as u64, Command::PutKey(record(&format!("k-{i}"), label)));
         }
-        let ids: Vec<_> = state.list("k-0", Some("a")).map(|r| r.id.as_str()).collect();
+        let ids: Vec<_> = state
+            .list("k-0", Some("a"))
+            .map(|r| r.id.as_str())
+            .collect();
         assert_eq!(ids, ["k-2", "k-3"]);
         assert_eq!(state.list("", None).count(), 4);
     }
@@ -221,8 +242,14 @@ mod tests {
     #[test]
     fn second_init_keeps_the_first_identity() {
         let mut state = KeyStoreState::default();
-        let check = WrappedKey { nonce: vec![1; 12], ciphertext: vec![2; 32] };
-        let init = |id: &str| Command::InitCluster { cluster_id: id.into(), key_check: check.clone() };
+        let check = WrappedKey {
+            nonce: vec![1; 12],
+            ciphertext: vec![2; 32],
+        };
+        let init = |id: &str| Command::InitCluster {
+            cluster_id: id.into(),
+            key_check: check.clone(),
+        };
         assert_eq!(state.apply(1, init("c-1")), Outcome::Initialized);
         assert_eq!(state.apply(2, init("c-2")), Outcome::AlreadyInitialized);
         assert_eq!(state.cluster_id.as_deref(), Some("c-1"));

@@ -35,7 +35,10 @@ impl SealReason {
 enum KeyState {
     Sealed(SealReason),
     /// Unsealed; `checked` once the key matched the replicated check value.
-    Unsealed { key: Arc<ClusterKey>, checked: bool },
+    Unsealed {
+        key: Arc<ClusterKey>,
+        checked: bool,
+    },
 }
 
 /// The cluster key as this node holds it.
@@ -48,7 +51,10 @@ pub struct Custody {
 impl Custody {
     /// Starts sealed for `reason`.
     pub fn sealed(reason: SealReason) -> Self {
-        Custody { state: RwLock::new(KeyState::Sealed(reason)), cluster_id: RwLock::new(None) }
+        Custody {
+            state: RwLock::new(KeyState::Sealed(reason)),
+            cluster_id: RwLock::new(None),
+        }
     }
 
     /// Starts unsealed with `key` (not yet compared with the check value).
@@ -61,7 +67,10 @@ impl Custody {
     /// Installs a cluster key made or received at init.
     pub fn install(&self, key: ClusterKey, cluster_id: &str) {
         if let Ok(mut state) = self.state.write() {
-            *state = KeyState::Unsealed { key: Arc::new(key), checked: false };
+            *state = KeyState::Unsealed {
+                key: Arc::new(key),
+                checked: false,
+            };
         }
         if let Ok(mut id) = self.cluster_id.write() {
             *id = Some(cluster_id.to_owned());
@@ -89,7 +98,9 @@ impl Custody {
         let KeyState::Unsealed { key, checked } = &mut *state else {
             return Err(SealReason::NoClusterKey);
         };
-        let Some(check) = check else { return Ok(key.clone()) };
+        let Some(check) = check else {
+            return Ok(key.clone());
+        };
         if key.matches_check(check) {
             *checked = true;
             return Ok(key.clone());
@@ -101,7 +112,9 @@ impl Custody {
 
     /// True unless the node is sealed.
     pub fn is_unsealed(&self) -> bool {
-        self.state.read().is_ok_and(|s| matches!(&*s, KeyState::Unsealed { .. }))
+        self.state
+            .read()
+            .is_ok_and(|s| matches!(&*s, KeyState::Unsealed { .. }))
     }
 }
 
@@ -115,7 +128,9 @@ impl KeyCache {
     /// The parsed key for `id` at `version`, if cached.
     pub fn lookup(&self, id: &str, version: u32) -> Option<Arc<PrivateKey>> {
         let keys = self.keys.read().ok()?;
-        keys.get(id).filter(|(v, _)| *v == version).map(|(_, key)| key.clone())
+        keys.get(id)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, key)| key.clone())
     }
 
     /// Caches a parsed key.

@@ -37,9 +37,9 @@ impl Node {
         let members = self.configured_members();
 
         for (&peer, info) in members.iter().filter(|(id, _)| **id != self.id()) {
-            self.hand_off(&key, &cluster_id, peer, &info.raft_addr).await.map_err(|reason| {
-                Error::PeerUnavailable { peer, reason }
-            })?;
+            self.hand_off(&key, &cluster_id, peer, &info.raft_addr)
+                .await
+                .map_err(|reason| Error::PeerUnavailable { peer, reason })?;
             tracing::info!(peer, "cluster key handed off");
         }
         self.seal_and_install(key, &cluster_id)?;
@@ -58,24 +58,37 @@ impl Node {
             return Err(self.sealed_error(super::SealReason::NoClusterKey));
         };
         let check = self.custody_check_value()?;
-        let command = Command::InitCluster { cluster_id: cluster_id.clone(), key_check: check };
+        let command = Command::InitCluster {
+            cluster_id: cluster_id.clone(),
+            key_check: check,
+        };
         let (index, outcome) = self.propose(command).await?;
         if outcome != Outcome::Initialized {
             return Err(Error::AlreadyInitialized);
         }
         tracing::info!(%cluster_id, index, "cluster initialized");
         let members = self.members().keys().copied().collect();
-        Ok(Initialized { cluster_id, index, members })
+        Ok(Initialized {
+            cluster_id,
+            index,
+            members,
+        })
     }
 
     /// Receiver, step 1: opens an offer with a fresh ephemeral key.
-    pub async fn handoff_offer(&self, req: HandoffOfferRequest) -> Result<HandoffOfferResponse, Error> {
+    pub async fn handoff_offer(
+        &self,
+        req: HandoffOfferRequest,
+    ) -> Result<HandoffOfferResponse, Error> {
         if self.is_initialized().await? {
             return Err(Error::AlreadyInitialized);
         }
         let (offer, public) = HandoffOffer::new().map_err(|e| Error::Internal(e.to_string()))?;
         let offer_id = hex::encode(random_bytes::<16>()?);
-        let mut offers = self.offers.lock().map_err(|_| Error::Internal("offers poisoned".into()))?;
+        let mut offers = self
+            .offers
+            .lock()
+            .map_err(|_| Error::Internal("offers poisoned".into()))?;
         if offers.len() >= MAX_OPEN_OFFERS {
             offers.clear();
         }
@@ -99,8 +112,13 @@ impl Node {
             return Err(Error::AlreadyInitialized);
         }
         let offer = {
-            let mut offers = self.offers.lock().map_err(|_| Error::Internal("offers poisoned".into()))?;
-            offers.remove(&req.offer_id).ok_or_else(|| Error::invalid("offer_id", "unknown or used offer"))?
+            let mut offers = self
+                .offers
+                .lock()
+                .map_err(|_| Error::Internal("offers poisoned".into()))?;
+            offers
+                .remove(&req.offer_id)
+                .ok_or_else(|| Error::invalid("offer_id", "unknown or used offer"))?
         };
         let binding = HandoffBinding {
             cluster_id: req.cluster_id.clone(),
@@ -109,16 +127,29 @@ impl Node {
         };
         let key = offer
             .accept(&binding, &req.ephemeral_public, &req.nonce, &req.ciphertext)
-            .map_err(|_| Error::invalid("ciphertext", "the cluster key did not open under this binding"))?;
+            .map_err(|_| {
+                Error::invalid(
+                    "ciphertext",
+                    "the cluster key did not open under this binding",
+                )
+            })?;
         self.seal_and_install(key, &req.cluster_id)?;
         tracing::info!(cluster_id = %req.cluster_id, "received the cluster key");
         Ok(())
     }
 
-    async fn hand_off(&self, key: &ClusterKey, cluster_id: &str, peer: u64, addr: &str) -> Result<(), String> {
+    async fn hand_off(
+        &self,
+        key: &ClusterKey,
+        cluster_id: &str,
+        peer: u64,
+        addr: &str,
+    ) -> Result<(), String> {
         let mut client = self.peers.client(peer, addr)?;
         let offer = client
-            .handoff_offer(HandoffOfferRequest { cluster_id: cluster_id.to_owned() })
+            .handoff_offer(HandoffOfferRequest {
+                cluster_id: cluster_id.to_owned(),
+            })
             .await
             .map_err(|s| s.message().to_owned())?
             .into_inner();
@@ -132,7 +163,8 @@ impl Node {
             sender_cert_sha256: self.tls.cert_sha256(),
             receiver_cert_sha256,
         };
-        let package = handoff_send(key, &binding, &offer.ephemeral_public).map_err(|e| e.to_string())?;
+        let package =
+            handoff_send(key, &binding, &offer.ephemeral_public).map_err(|e| e.to_string())?;
         let deliver = HandoffDeliverRequest {
             offer_id: offer.offer_id,
             cluster_id: cluster_id.to_owned(),
@@ -140,7 +172,10 @@ impl Node {
             nonce: package.nonce,
             ciphertext: package.ciphertext,
         };
-        client.handoff_deliver(deliver).await.map_err(|s| s.message().to_owned())?;
+        client
+            .handoff_deliver(deliver)
+            .await
+            .map_err(|s| s.message().to_owned())?;
         Ok(())
     }
 
@@ -148,7 +183,9 @@ impl Node {
         let sealed = SealedClusterKey::seal(&key, &self.secret, cluster_id, self.id())
             .map_err(|e| Error::Internal(e.to_string()))?;
         // Durable before use: a key we sign with must survive our restart.
-        sealed.write(&self.sealed_key_path()).map_err(|e| Error::Internal(e.to_string()))?;
+        sealed
+            .write(&self.sealed_key_path())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         self.custody.install(key, cluster_id);
         Ok(())
     }
@@ -160,12 +197,16 @@ impl Node {
 
     /// True once the Raft group has been formed (membership known).
     pub async fn is_initialized(&self) -> Result<bool, Error> {
-        self.raft.is_initialized().await.map_err(|e| Error::Internal(e.to_string()))
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Internal("random source failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| Error::Internal("random source failed".into()))?;
     Ok(bytes)
 }

@@ -3,10 +3,10 @@
 //! call into it; it knows nothing of tonic requests.
 
 mod custody;
+mod init;
 mod pool;
 mod reads;
 mod status;
-mod init;
 mod writes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -146,7 +146,11 @@ impl Node {
             .nodes()
             .map(|(id, node)| (*id, node.clone()))
             .collect();
-        if members.is_empty() { self.configured_members() } else { members }
+        if members.is_empty() {
+            self.configured_members()
+        } else {
+            members
+        }
     }
 
     /// Stops Raft. Listeners are stopped by the caller.
@@ -161,7 +165,10 @@ impl Node {
     }
 
     fn sealed_error(&self, reason: SealReason) -> Error {
-        Error::Sealed { node_id: self.id(), reason: reason.text() }
+        Error::Sealed {
+            node_id: self.id(),
+            reason: reason.text(),
+        }
     }
 }
 
@@ -195,7 +202,9 @@ fn unseal_at_start(config: &Config, secret: &UnsealSecret) -> anyhow::Result<Cus
             Ok(Custody::unsealed(key, sealed.cluster_id()))
         }
         Err(SealError::WrongSecret) => {
-            tracing::error!("the unseal secret does not open the sealed cluster key; staying sealed");
+            tracing::error!(
+                "the unseal secret does not open the sealed cluster key; staying sealed"
+            );
             Ok(Custody::sealed(SealReason::WrongSecret))
         }
         Err(e) => Err(e.into()),

@@ -16,9 +16,13 @@ pub struct CryptoPool {
 impl CryptoPool {
     /// `threads` concurrent jobs; 0 means one per available core.
     pub fn new(threads: usize) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let threads = if threads == 0 { cores } else { threads };
-        CryptoPool { permits: Arc::new(Semaphore::new(threads)) }
+        CryptoPool {
+            permits: Arc::new(Semaphore::new(threads)),
+        }
     }
 
     /// Runs `job` on a blocking thread once a slot is free.

@@ -51,16 +51,24 @@ impl Node {
     pub async fn sign(&self, req: SignRequest) -> Result<SignOutput, Error> {
         check_key_id(&req.key_id)?;
         let scheme: SignScheme = req.scheme.parse().map_err(|e| {
-            Error::invalid("scheme", format!("{e}; expected one of {}", names(SignScheme::ALL)))
+            Error::invalid(
+                "scheme",
+                format!("{e}; expected one of {}", names(SignScheme::ALL)),
+            )
         })?;
         let field = if req.is_digest { "digest" } else { "message" };
         if req.input.is_empty() {
             return Err(Error::invalid(field, "must not be empty"));
         }
         if req.input.len() > MAX_MESSAGE_LEN {
-            return Err(Error::invalid(field, format!("longer than {MAX_MESSAGE_LEN} bytes")));
+            return Err(Error::invalid(
+                field,
+                format!("longer than {MAX_MESSAGE_LEN} bytes"),
+            ));
         }
-        let key = self.usable_key(&req.key_id, req.min_index, Usage::Sign, "sign").await?;
+        let key = self
+            .usable_key(&req.key_id, req.min_index, Usage::Sign, "sign")
+            .await?;
         if !scheme.fits(key.algorithm()) {
             let reason = format!("{scheme} does not fit a {} key", key.algorithm());
             return Err(Error::invalid("scheme", reason));
@@ -69,12 +77,19 @@ impl Node {
         let signature = self
             .pool
             .run(move || {
-                let input = if is_digest { SignInput::Digest(&input) } else { SignInput::Message(&input) };
+                let input = if is_digest {
+                    SignInput::Digest(&input)
+                } else {
+                    SignInput::Message(&input)
+                };
                 key.sign(scheme, input)
             })
             .await??;
         tracing::debug!(key_id = %req.key_id, %scheme, "signed");
-        Ok(SignOutput { signature, node_id: self.id() })
+        Ok(SignOutput {
+            signature,
+            node_id: self.id(),
+        })
     }
 
     /// RSA decryption with a cluster key.
@@ -87,13 +102,24 @@ impl Node {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
         check_key_id(key_id)?;
         let scheme: DecryptScheme = scheme.parse().map_err(|e| {
-            Error::invalid("scheme", format!("{e}; expected one of {}", names(DecryptScheme::ALL)))
+            Error::invalid(
+                "scheme",
+                format!("{e}; expected one of {}", names(DecryptScheme::ALL)),
+            )
         })?;
         if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_LEN {
-            return Err(Error::invalid("ciphertext", format!("must be 1 to {MAX_CIPHERTEXT_LEN} bytes")));
+            return Err(Error::invalid(
+                "ciphertext",
+                format!("must be 1 to {MAX_CIPHERTEXT_LEN} bytes"),
+            ));
         }
-        let key = self.usable_key(key_id, min_index, Usage::Decrypt, "decrypt").await?;
-        let plaintext = self.pool.run(move || key.decrypt(scheme, &ciphertext)).await??;
+        let key = self
+            .usable_key(key_id, min_index, Usage::Decrypt, "decrypt")
+            .await?;
+        let plaintext = self
+            .pool
+            .run(move || key.decrypt(scheme, &ciphertext))
+            .await??;
         tracing::debug!(%key_id, %scheme, "decrypted");
         Ok(plaintext)
     }
@@ -104,7 +130,9 @@ impl Node {
         self.wait_applied(min_index).await?;
         self.store
             .read(|s| s.keys.get(key_id).cloned())
-            .ok_or_else(|| Error::KeyNotFound { id: key_id.to_owned() })
+            .ok_or_else(|| Error::KeyNotFound {
+                id: key_id.to_owned(),
+            })
     }
 
     /// A page of keys after `page_token`, optionally with exactly `label`.
@@ -121,12 +149,17 @@ impl Node {
             _ => return Err(Error::invalid("page_size", "at most 1000")),
         };
         if !page_token.is_empty() {
-            check_key_id(page_token).map_err(|_| Error::invalid("page_token", "not a token from this API"))?;
+            check_key_id(page_token)
+                .map_err(|_| Error::invalid("page_token", "not a token from this API"))?;
         }
         self.wait_applied(min_index).await?;
         let label = (!label.is_empty()).then_some(label);
-        let mut page: Vec<KeyRecord> =
-            self.store.read(|s| s.list(page_token, label).take(page_size + 1).cloned().collect());
+        let mut page: Vec<KeyRecord> = self.store.read(|s| {
+            s.list(page_token, label)
+                .take(page_size + 1)
+                .cloned()
+                .collect()
+        });
         let next = if page.len() > page_size {
             page.truncate(page_size);
             page.last().map(|r| r.id.clone()).unwrap_or_default()
@@ -142,10 +175,16 @@ impl Node {
             return Ok(());
         }
         let mut applied = self.store.applied();
-        let wait = tokio::time::timeout(self.config.read_index_wait(), applied.wait_for(|a| *a >= index));
+        let wait = tokio::time::timeout(
+            self.config.read_index_wait(),
+            applied.wait_for(|a| *a >= index),
+        );
         match wait.await {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(Error::NotApplied { node_id: self.id(), index }),
+            _ => Err(Error::NotApplied {
+                node_id: self.id(),
+                index,
+            }),
         }
     }
 
@@ -158,31 +197,55 @@ impl Node {
         operation: &'static str,
     ) -> Result<Arc<PrivateKey>, Error> {
         let check = self.store.read(|s| s.key_check.clone());
-        let cluster_key = self.custody.key(check.as_ref()).map_err(|r| self.sealed_error(r))?;
+        let cluster_key = self
+            .custody
+            .key(check.as_ref())
+            .map_err(|r| self.sealed_error(r))?;
         self.wait_applied(min_index).await?;
         self.check_fresh()?;
 
         let usable = self.store.read(|s| {
-            s.keys.get(id).map(|r| Usable { algorithm: r.algorithm, usage: r.usage, version: r.version })
+            s.keys.get(id).map(|r| Usable {
+                algorithm: r.algorithm,
+                usage: r.usage,
+                version: r.version,
+            })
         });
-        let Some(usable) = usable else { return Err(Error::KeyNotFound { id: id.to_owned() }) };
+        let Some(usable) = usable else {
+            return Err(Error::KeyNotFound { id: id.to_owned() });
+        };
         if usable.usage != usage {
-            return Err(Error::UsageNotPermitted { id: id.to_owned(), usage: usable.usage, operation });
+            return Err(Error::UsageNotPermitted {
+                id: id.to_owned(),
+                usage: usable.usage,
+                operation,
+            });
         }
         if let Some(key) = self.cache.lookup(id, usable.version) {
             return Ok(key);
         }
 
-        let wrapped: Option<WrappedKey> = self.store.read(|s| s.keys.get(id).map(|r| r.wrapped.clone()));
-        let Some(wrapped) = wrapped else { return Err(Error::KeyNotFound { id: id.to_owned() }) };
+        let wrapped: Option<WrappedKey> = self
+            .store
+            .read(|s| s.keys.get(id).map(|r| r.wrapped.clone()));
+        let Some(wrapped) = wrapped else {
+            return Err(Error::KeyNotFound { id: id.to_owned() });
+        };
         let (owned_id, algorithm, version) = (id.to_owned(), usable.algorithm, usable.version);
         let parsed = self
             .pool
             .run(move || {
-                let ctx = WrapContext { key_id: &owned_id, version, algorithm };
-                let der = cluster_key.unwrap_key(&ctx, &wrapped).map_err(|e| Error::Internal(e.to_string()))?;
+                let ctx = WrapContext {
+                    key_id: &owned_id,
+                    version,
+                    algorithm,
+                };
+                let der = cluster_key
+                    .unwrap_key(&ctx, &wrapped)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 let material = KeyMaterial::from_der(der);
-                PrivateKey::from_material(algorithm, &material).map_err(|e| Error::Internal(e.to_string()))
+                PrivateKey::from_material(algorithm, &material)
+                    .map_err(|e| Error::Internal(e.to_string()))
             })
             .await??;
         let parsed = Arc::new(parsed);
@@ -203,7 +266,10 @@ impl Node {
             Some(elapsed) if elapsed <= bound => Ok(()),
             other => {
                 let millis = other.map(|d| d.as_millis() as u64).unwrap_or(u64::MAX);
-                Err(Error::Stale { node_id: self.id(), millis })
+                Err(Error::Stale {
+                    node_id: self.id(),
+                    millis,
+                })
             }
         }
     }

@@ -49,30 +49,51 @@ pub struct NewKey {
 
 impl Node {
     /// Generates a key of `algorithm` inside the cluster.
-    pub async fn generate_key(&self, algorithm: &str, label: &str, usage: &str) -> Result<NewKey, Error> {
-        let algorithm: Algorithm =
-            algorithm.parse().map_err(|e| Error::invalid("algorithm", format!("{e}; expected one of {}", names(Algorithm::ALL))))?;
+    pub async fn generate_key(
+        &self,
+        algorithm: &str,
+        label: &str,
+        usage: &str,
+    ) -> Result<NewKey, Error> {
+        let algorithm: Algorithm = algorithm.parse().map_err(|e| {
+            Error::invalid(
+                "algorithm",
+                format!("{e}; expected one of {}", names(Algorithm::ALL)),
+            )
+        })?;
         let (label, usage) = check_label_usage(label, usage, algorithm)?;
         let key = self.writable_cluster_key()?;
         let (material, spki) = self.pool.run(move || crypto::generate(algorithm)).await??;
-        self.store_key(&key, algorithm, label, usage, material, spki, false).await
+        self.store_key(&key, algorithm, label, usage, material, spki, false)
+            .await
     }
 
     /// Imports an existing private key.
-    pub async fn import_key(&self, private_key: Vec<u8>, label: &str, usage: &str) -> Result<NewKey, Error> {
+    pub async fn import_key(
+        &self,
+        private_key: Vec<u8>,
+        label: &str,
+        usage: &str,
+    ) -> Result<NewKey, Error> {
         if private_key.is_empty() {
             return Err(Error::invalid("private_key", "must not be empty"));
         }
         let key = self.writable_cluster_key()?;
-        let (algorithm, material, spki) = self.pool.run(move || crypto::import(&private_key)).await??;
+        let (algorithm, material, spki) = self
+            .pool
+            .run(move || crypto::import(&private_key))
+            .await??;
         let (label, usage) = check_label_usage(label, usage, algorithm)?;
-        self.store_key(&key, algorithm, label, usage, material, spki, true).await
+        self.store_key(&key, algorithm, label, usage, material, spki, true)
+            .await
     }
 
     /// Destroys a key on every node; returns the log index.
     pub async fn destroy_key(&self, id: &str) -> Result<u64, Error> {
         check_key_id(id)?;
-        let (index, outcome) = self.propose(Command::DestroyKey { id: id.to_owned() }).await?;
+        let (index, outcome) = self
+            .propose(Command::DestroyKey { id: id.to_owned() })
+            .await?;
         match outcome {
             Outcome::KeyDestroyed => Ok(index),
             Outcome::KeyNotFound => Err(Error::KeyNotFound { id: id.to_owned() }),
@@ -92,8 +113,14 @@ impl Node {
         imported: bool,
     ) -> Result<NewKey, Error> {
         let id = new_key_id()?;
-        let ctx = WrapContext { key_id: &id, version: 1, algorithm };
-        let wrapped = key.wrap(&ctx, material.as_der()).map_err(|e| Error::Internal(e.to_string()))?;
+        let ctx = WrapContext {
+            key_id: &id,
+            version: 1,
+            algorithm,
+        };
+        let wrapped = key
+            .wrap(&ctx, material.as_der())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         drop(material);
         let record = KeyRecord {
             id,
@@ -112,7 +139,13 @@ impl Node {
             return Err(Error::Internal(format!("put applied as {outcome:?}")));
         }
         tracing::info!(key_id = %record.id, %algorithm, index, imported, "key stored");
-        Ok(NewKey { record: KeyRecord { created_index: index, ..record }, index })
+        Ok(NewKey {
+            record: KeyRecord {
+                created_index: index,
+                ..record
+            },
+            index,
+        })
     }
 
     /// The cluster key, for a write that needs one: refuses when sealed or uninitialized.
@@ -121,7 +154,9 @@ impl Node {
         if check.is_none() {
             return Err(Error::NotInitialized);
         }
-        self.custody.key(check.as_ref()).map_err(|r| self.sealed_error(r))
+        self.custody
+            .key(check.as_ref())
+            .map_err(|r| self.sealed_error(r))
     }
 
     /// Commits `command` through Raft, forwarding to the leader when this node is not it.
@@ -130,7 +165,9 @@ impl Node {
         loop {
             match self.propose_local(command.clone()).await {
                 Ok(done) => return Ok(done),
-                Err(ForwardError::NotLeader { leader_hint: Some(leader) }) if leader != self.id() => {
+                Err(ForwardError::NotLeader {
+                    leader_hint: Some(leader),
+                }) if leader != self.id() => {
                     return self.forward(leader, &command).await;
                 }
                 // No leader yet, or this node is still taking office: wait for the election.
@@ -153,7 +190,9 @@ impl Node {
             Err(_) => Err(ForwardError::Timeout),
             Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(ForwardError::NotLeader { leader_hint: f.leader_id })
+                Err(ForwardError::NotLeader {
+                    leader_hint: f.leader_id,
+                })
             }
             Ok(Err(e)) => {
                 tracing::error!(cause = %e, "raft write failed");
@@ -164,18 +203,34 @@ impl Node {
 
     async fn forward(&self, leader: u64, command: &Command) -> Result<Committed, Error> {
         let members = self.members();
-        let Some(info) = members.get(&leader) else { return Err(self.no_quorum()) };
-        let unavailable = |reason: String| Error::NoQuorum { leader_hint: Some(leader) }.with_log(reason);
-        let mut client = self.peers.client(leader, &info.raft_addr).map_err(unavailable)?;
+        let Some(info) = members.get(&leader) else {
+            return Err(self.no_quorum());
+        };
+        let unavailable = |reason: String| {
+            Error::NoQuorum {
+                leader_hint: Some(leader),
+            }
+            .with_log(reason)
+        };
+        let mut client = self
+            .peers
+            .client(leader, &info.raft_addr)
+            .map_err(unavailable)?;
         let data = serde_json::to_vec(command).map_err(|e| Error::Internal(e.to_string()))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(WRITE_TIMEOUT + Duration::from_secs(1));
-        let reply = client.forward_write(request).await.map_err(|s| unavailable(s.to_string()))?;
-        let result: Result<Committed, ForwardError> = serde_json::from_slice(&reply.into_inner().data)
-            .map_err(|e| Error::Internal(format!("bad forward reply: {e}")))?;
+        let reply = client
+            .forward_write(request)
+            .await
+            .map_err(|s| unavailable(s.to_string()))?;
+        let result: Result<Committed, ForwardError> =
+            serde_json::from_slice(&reply.into_inner().data)
+                .map_err(|e| Error::Internal(format!("bad forward reply: {e}")))?;
         result.map_err(|e| match e {
             ForwardError::NotLeader { leader_hint } => Error::NoQuorum { leader_hint },
-            ForwardError::Timeout => Error::NoQuorum { leader_hint: Some(leader) },
+            ForwardError::Timeout => Error::NoQuorum {
+                leader_hint: Some(leader),
+            },
             ForwardError::Failed => Error::Internal("forwarded write failed".into()),
         })
     }
@@ -205,19 +260,31 @@ impl WithLog for Error {
     }
 }
 
-fn check_label_usage(label: &str, usage: &str, algorithm: Algorithm) -> Result<(String, Usage), Error> {
+fn check_label_usage(
+    label: &str,
+    usage: &str,
+    algorithm: Algorithm,
+) -> Result<(String, Usage), Error> {
     if label.trim().is_empty() {
         return Err(Error::invalid("label", "must not be empty"));
     }
     if label.chars().count() > MAX_LABEL_LEN || label.chars().any(char::is_control) {
-        return Err(Error::invalid("label", format!("at most {MAX_LABEL_LEN} printable characters")));
+        return Err(Error::invalid(
+            "label",
+            format!("at most {MAX_LABEL_LEN} printable characters"),
+        ));
     }
     let usage = match usage {
         "" => Usage::Sign,
-        text => text.parse().map_err(|e| Error::invalid("usage", format!("{e}; expected sign or decrypt")))?,
+        text => text
+            .parse()
+            .map_err(|e| Error::invalid("usage", format!("{e}; expected sign or decrypt")))?,
     };
     if !algorithm.allows(usage) {
-        return Err(Error::invalid("usage", format!("{algorithm} keys cannot be used to {usage}")));
+        return Err(Error::invalid(
+            "usage",
+            format!("{algorithm} keys cannot be used to {usage}"),
+        ));
     }
     Ok((label.to_owned(), usage))
 }
@@ -226,19 +293,25 @@ fn check_label_usage(label: &str, usage: &str, algorithm: Algorithm) -> Result<(
 pub(super) fn check_key_id(id: &str) -> Result<(), Error> {
     let ok = id.len() == 18
         && id.starts_with("k-")
-        && id[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && id[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if id.is_empty() {
         return Err(Error::invalid("key_id", "must not be empty"));
     }
     if !ok {
-        return Err(Error::invalid("key_id", "expected k- followed by 16 hex digits"));
+        return Err(Error::invalid(
+            "key_id",
+            "expected k- followed by 16 hex digits",
+        ));
     }
     Ok(())
 }
 
 fn new_key_id() -> Result<String, Error> {
     let mut bytes = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Internal("random source failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| Error::Internal("random source failed".into()))?;
     Ok(format!("k-{}", hex::encode(bytes)))
 }
 
@@ -250,5 +323,8 @@ fn unix_now() -> i64 {
 }
 
 pub(crate) fn names<T: std::fmt::Display>(all: &[T]) -> String {
-    all.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+    all.iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -37,12 +37,22 @@ pub struct Peers {
 impl Peers {
     /// No channels yet; they open lazily on first use.
     pub fn new(tls: TlsMaterial) -> Self {
-        Peers { tls, channels: Mutex::new(HashMap::new()) }
+        Peers {
+            tls,
+            channels: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A gRPC client for the peer's node-to-node service.
-    pub fn client(&self, id: NodeId, raft_addr: &str) -> Result<RaftServiceClient<Channel>, String> {
-        let mut channels = self.channels.lock().map_err(|_| "peer table poisoned".to_owned())?;
+    pub fn client(
+        &self,
+        id: NodeId,
+        raft_addr: &str,
+    ) -> Result<RaftServiceClient<Channel>, String> {
+        let mut channels = self
+            .channels
+            .lock()
+            .map_err(|_| "peer table poisoned".to_owned())?;
         if let Some((addr, channel)) = channels.get(&id)
             && addr == raft_addr
         {
@@ -85,7 +95,11 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Connection;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
-        Connection { target, addr: node.raft_addr.clone(), peers: self.peers.clone() }
+        Connection {
+            target,
+            addr: node.raft_addr.clone(),
+            peers: self.peers.clone(),
+        }
     }
 }
 
@@ -182,7 +196,11 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let transfer = SnapshotTransfer { vote, meta: snapshot.meta, data: snapshot.snapshot };
+        let transfer = SnapshotTransfer {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot,
+        };
         let timeout = option.soft_ttl().max(Duration::from_secs(30));
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),

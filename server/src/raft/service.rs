@@ -38,7 +38,9 @@ fn calling_node<T>(request: &Request<T>) -> Result<(u64, [u8; 32]), Status> {
     let certs = request
         .peer_certs()
         .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
-    let leaf = certs.first().ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
     let id = node_id_of(leaf.as_ref())
         .ok_or_else(|| Status::permission_denied("node-to-node calls need a node certificate"))?;
     Ok((id, sha256(leaf.as_ref())))
@@ -55,12 +57,18 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
 
 #[tonic::async_trait]
 impl RaftService for RaftServer {
-    async fn append_entries(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+    async fn append_entries(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
         calling_node(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(request.get_ref())?;
         let result = self.node.raft().append_entries(rpc).await;
         // Any answer but a higher vote proves a live leader of our term.
-        if result.as_ref().is_ok_and(|r| !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+        if result
+            .as_ref()
+            .is_ok_and(|r| !matches!(r, AppendEntriesResponse::HigherVote(_)))
+        {
             self.node.note_leader_contact();
         }
         encode(&result)
@@ -72,23 +80,39 @@ impl RaftService for RaftServer {
         encode(&self.node.raft().vote(rpc).await)
     }
 
-    async fn install_snapshot(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
         calling_node(&request)?;
         let transfer: SnapshotTransfer = decode(request.get_ref())?;
-        let snapshot = Snapshot { meta: transfer.meta, snapshot: transfer.data };
-        let result = self.node.raft().install_full_snapshot(transfer.vote, snapshot).await;
+        let snapshot = Snapshot {
+            meta: transfer.meta,
+            snapshot: transfer.data,
+        };
+        let result = self
+            .node
+            .raft()
+            .install_full_snapshot(transfer.vote, snapshot)
+            .await;
         let result = result.map_err(openraft::errors::RaftError::<TypeConfig>::Fatal);
         encode(&result)
     }
 
-    async fn forward_write(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+    async fn forward_write(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
         let (from, _) = calling_node(&request)?;
         let command: Command = decode(request.get_ref())?;
         tracing::debug!(from, %command, "forwarded write");
         encode(&self.node.propose_local(command).await)
     }
 
-    async fn node_status(&self, request: Request<NodeStatusRequest>) -> Result<Response<RaftPayload>, Status> {
+    async fn node_status(
+        &self,
+        request: Request<NodeStatusRequest>,
+    ) -> Result<Response<RaftPayload>, Status> {
         calling_node(&request)?;
         encode(&self.node.local_status().await)
     }
@@ -98,7 +122,11 @@ impl RaftService for RaftServer {
         request: Request<HandoffOfferRequest>,
     ) -> Result<Response<HandoffOfferResponse>, Status> {
         calling_node(&request)?;
-        let offer = self.node.handoff_offer(request.into_inner()).await.map_err(to_status)?;
+        let offer = self
+            .node
+            .handoff_offer(request.into_inner())
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(offer))
     }
 
@@ -108,7 +136,10 @@ impl RaftService for RaftServer {
     ) -> Result<Response<HandoffDeliverResponse>, Status> {
         let (from, cert_hash) = calling_node(&request)?;
         tracing::info!(from, "receiving the cluster key");
-        self.node.handoff_deliver(request.into_inner(), cert_hash).await.map_err(to_status)?;
+        self.node
+            .handoff_deliver(request.into_inner(), cert_hash)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(HandoffDeliverResponse {}))
     }
 }

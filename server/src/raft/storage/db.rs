@@ -31,8 +31,10 @@ pub enum StoreError {
 
 /// Opens (or creates) the database and its tables.
 pub fn open_database(path: &Path) -> Result<Arc<Database>, StoreError> {
-    let db = Database::create(path)
-        .map_err(|e| StoreError::Open { path: path.display().to_string(), source: Box::new(e) })?;
+    let db = Database::create(path).map_err(|e| StoreError::Open {
+        path: path.display().to_string(),
+        source: Box::new(e),
+    })?;
     let txn = db.begin_write().map_err(other)?;
     {
         txn.open_table(LOG).map_err(other)?;
@@ -59,8 +61,18 @@ pub(super) fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
 pub(super) fn read_meta<T: DeserializeOwned>(db: &Database, key: &str) -> io::Result<Option<T>> {
     let txn = db.begin_read().map_err(other)?;
     let table = txn.open_table(META).map_err(other)?;
-    let Some(value) = table.get(key).map_err(other)? else { return Ok(None) };
+    let Some(value) = table.get(key).map_err(other)? else {
+        return Ok(None);
+    };
     from_json(value.value()).map(Some)
+}
+
+/// Reads a META value as stored (no JSON).
+pub(super) fn read_meta_raw(db: &Database, key: &str) -> io::Result<Option<Vec<u8>>> {
+    let txn = db.begin_read().map_err(other)?;
+    let table = txn.open_table(META).map_err(other)?;
+    let value = table.get(key).map_err(other)?;
+    Ok(value.map(|v| v.value().to_vec()))
 }
 
 /// Writes META values in one durable transaction.

@@ -39,7 +39,9 @@ impl LogStore {
         let txn = self.db.begin_write().map_err(other)?;
         {
             let mut table = txn.open_table(LOG).map_err(other)?;
-            table.retain_in(from..=to_inclusive, |_, _| false).map_err(other)?;
+            table
+                .retain_in(from..=to_inclusive, |_, _| false)
+                .map_err(other)?;
         }
         txn.commit().map_err(other)
     }
@@ -80,9 +82,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let last_purged_log_id: Option<LogId> = read_meta(&self.db, PURGED)?;
         let last = match last_log_bytes(&self.db)? {
             Some(bytes) => Some(from_json::<Entry>(&bytes)?.log_id()),
-            None => last_purged_log_id.clone(),
+            None => last_purged_log_id,
         };
-        Ok(LogState { last_purged_log_id, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -111,13 +116,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut table = txn.open_table(LOG).map_err(other)?;
             for entry in entries {
                 let bytes = to_json(&entry)?;
-                table.insert(entry.index(), bytes.as_slice()).map_err(other)?;
+                table
+                    .insert(entry.index(), bytes.as_slice())
+                    .map_err(other)?;
             }
         }
         // The commit fsyncs; only then is the append acknowledged, or an acknowledged
         // entry could vanish in a crash.
         let result = txn.commit().map_err(other);
-        let failed = result.as_ref().err().map(|e| io::Error::other(e.to_string()));
+        let failed = result
+            .as_ref()
+            .err()
+            .map(|e| io::Error::other(e.to_string()));
         callback.io_completed(result);
         match failed {
             Some(e) => Err(e),

@@ -12,9 +12,11 @@ use redb::Database;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::db::{from_json, other, read_meta, to_json, write_meta};
+use super::db::{from_json, read_meta, read_meta_raw, to_json, write_meta};
 use crate::keys::{Command, KeyStoreState, Outcome};
-use crate::raft::types::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::raft::types::{
+    LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig,
+};
 
 const SNAPSHOT_META: &str = "snapshot_meta";
 const SNAPSHOT_DATA: &str = "snapshot_data";
@@ -56,15 +58,29 @@ impl std::fmt::Debug for StateMachineStore {
 
 impl StateMachineStore {
     /// Opens the store, restoring the key store from the last persisted snapshot.
-    pub fn open(db: Arc<Database>, observer: Arc<dyn ApplyObserver>) -> Result<Self, super::StoreError> {
-        let applied = match read_meta::<Vec<u8>>(&db, SNAPSHOT_DATA)? {
+    pub fn open(
+        db: Arc<Database>,
+        observer: Arc<dyn ApplyObserver>,
+    ) -> Result<Self, super::StoreError> {
+        let applied = match read_meta_raw(&db, SNAPSHOT_DATA)? {
             Some(data) => from_json::<Applied>(&data)?,
             None => Applied::default(),
         };
-        let index = applied.last_applied.as_ref().map(|l| l.index()).unwrap_or(0);
+        let index = applied
+            .last_applied
+            .as_ref()
+            .map(|l| l.index())
+            .unwrap_or(0);
         let (applied_index, _) = watch::channel(index);
-        let inner = Inner { db, applied: RwLock::new(applied), applied_index, observer };
-        Ok(StateMachineStore { inner: Arc::new(inner) })
+        let inner = Inner {
+            db,
+            applied: RwLock::new(applied),
+            applied_index,
+            observer,
+        };
+        Ok(StateMachineStore {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Runs `f` on the applied key store (short read lock; never held across an apply).
@@ -81,22 +97,36 @@ impl StateMachineStore {
     }
 
     fn write(&self) -> io::Result<std::sync::RwLockWriteGuard<'_, Applied>> {
-        self.inner.applied.write().map_err(|_| io::Error::other("state machine lock poisoned"))
+        self.inner
+            .applied
+            .write()
+            .map_err(|_| io::Error::other("state machine lock poisoned"))
     }
 
     fn snapshot_of(&self) -> io::Result<Snapshot> {
-        let applied = self.inner.applied.read().map_err(|_| io::Error::other("lock poisoned"))?.clone();
+        let applied = self
+            .inner
+            .applied
+            .read()
+            .map_err(|_| io::Error::other("lock poisoned"))?
+            .clone();
         let meta = SnapshotMeta {
-            last_log_id: applied.last_applied.clone(),
+            last_log_id: applied.last_applied,
             last_membership: applied.last_membership.clone(),
         };
-        Ok(Snapshot { meta, snapshot: to_json(&applied)? })
+        Ok(Snapshot {
+            meta,
+            snapshot: to_json(&applied)?,
+        })
     }
 
     fn persist(&self, snapshot: &Snapshot) -> io::Result<()> {
         write_meta(
             &self.inner.db,
-            &[(SNAPSHOT_META, to_json(&snapshot.meta)?), (SNAPSHOT_DATA, to_json(&snapshot.snapshot)?)],
+            &[
+                (SNAPSHOT_META, to_json(&snapshot.meta)?),
+                (SNAPSHOT_DATA, snapshot.snapshot.clone()),
+            ],
         )
     }
 }
@@ -118,8 +148,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        let applied = self.inner.applied.read().map_err(|_| io::Error::other("lock poisoned"))?;
-        Ok((applied.last_applied.clone(), applied.last_membership.clone()))
+        let applied = self
+            .inner
+            .applied
+            .read()
+            .map_err(|_| io::Error::other("lock poisoned"))?;
+        Ok((applied.last_applied, applied.last_membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -138,16 +172,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             _ => None,
                         };
                         let outcome = applied.state.apply(log_id.index(), command);
-                        let removed = if outcome == Outcome::KeyDestroyed { id } else { None };
+                        let removed = if outcome == Outcome::KeyDestroyed {
+                            id
+                        } else {
+                            None
+                        };
                         (outcome, removed)
                     }
                     EntryPayload::Membership(membership) => {
-                        applied.last_membership = StoredMembership::new(Some(log_id.clone()), membership);
+                        applied.last_membership = StoredMembership::new(Some(log_id), membership);
                         (Outcome::Nothing, None)
                     }
                     EntryPayload::Blank => (Outcome::Nothing, None),
                 };
-                applied.last_applied = Some(log_id.clone());
+                applied.last_applied = Some(log_id);
                 outcome
             };
             if let Some(id) = removed {
@@ -168,11 +206,22 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> Result<(), io::Error> {
         let incoming: Applied = from_json(&snapshot)?;
-        let stored = Snapshot { meta: meta.clone(), snapshot };
+        let stored = Snapshot {
+            meta: meta.clone(),
+            snapshot,
+        };
         self.persist(&stored)?;
-        let index = incoming.last_applied.as_ref().map(|l| l.index()).unwrap_or(0);
+        let index = incoming
+            .last_applied
+            .as_ref()
+            .map(|l| l.index())
+            .unwrap_or(0);
         *self.write()? = incoming;
         self.inner.observer.state_replaced();
         self.inner.applied_index.send_replace(index);
@@ -181,8 +230,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        let meta: Option<SnapshotMeta> = read_meta(&self.inner.db, SNAPSHOT_META).map_err(other)?;
-        let data: Option<Vec<u8>> = read_meta(&self.inner.db, SNAPSHOT_DATA)?;
-        Ok(meta.zip(data).map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        let meta: Option<SnapshotMeta> = read_meta(&self.inner.db, SNAPSHOT_META)?;
+        let data = read_meta_raw(&self.inner.db, SNAPSHOT_DATA)?;
+        Ok(meta
+            .zip(data)
+            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
     }
 }

@@ -31,7 +31,8 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for Builder {
     async fn build(
         &self,
-    ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), openraft::StorageError<TypeConfig>> {
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), openraft::StorageError<TypeConfig>>
+    {
         let dir = tempfile::tempdir().unwrap();
         let db = open_database(&dir.path().join("raft.redb")).unwrap();
         let log = LogStore::open(db.clone()).unwrap();
@@ -53,7 +54,10 @@ fn record(id: &str) -> crate::keys::KeyRecord {
         usage: crate::keys::Usage::Sign,
         version: 1,
         public_key_der: vec![1, 2, 3],
-        wrapped: crate::keys::WrappedKey { nonce: vec![0; 12], ciphertext: vec![5; 40] },
+        wrapped: crate::keys::WrappedKey {
+            nonce: vec![0; 12],
+            ciphertext: vec![5; 40],
+        },
         created_at: 1,
         created_index: 0,
         imported: false,
@@ -62,7 +66,10 @@ fn record(id: &str) -> crate::keys::KeyRecord {
 
 fn entry(index: u64, command: crate::keys::Command) -> crate::raft::types::Entry {
     let log_id = openraft::testing::log_id::<TypeConfig>(1, 1, index);
-    openraft::Entry { log_id, payload: openraft::EntryPayload::Normal(command) }
+    openraft::Entry {
+        log_id,
+        payload: openraft::EntryPayload::Normal(command),
+    }
 }
 
 async fn apply_all(sm: &mut StateMachineStore, entries: Vec<crate::raft::types::Entry>) {
@@ -72,7 +79,10 @@ async fn apply_all(sm: &mut StateMachineStore, entries: Vec<crate::raft::types::
 
 fn open(dir: &std::path::Path, observer: Arc<Recorder>) -> (LogStore, StateMachineStore) {
     let db = open_database(&dir.join("raft.redb")).unwrap();
-    (LogStore::open(db.clone()).unwrap(), StateMachineStore::open(db, observer).unwrap())
+    (
+        LogStore::open(db.clone()).unwrap(),
+        StateMachineStore::open(db, observer).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -82,18 +92,32 @@ async fn log_vote_and_committed_survive_reopening() {
     {
         let (mut log, _) = open(dir.path(), Arc::default());
         // The callback is invoked inside `append`, after the durable commit.
-        log.append((1..=5).map(put), openraft::storage::IOFlushed::noop()).await.unwrap();
-        log.save_vote(&openraft::Vote::new_committed(3, 2)).await.unwrap();
-        log.save_committed(Some(openraft::testing::log_id::<TypeConfig>(1, 1, 4))).await.unwrap();
-        log.purge(openraft::testing::log_id::<TypeConfig>(1, 1, 2)).await.unwrap();
+        log.append((1..=5).map(put), openraft::storage::IOFlushed::noop())
+            .await
+            .unwrap();
+        log.save_vote(&openraft::Vote::new_committed(3, 2))
+            .await
+            .unwrap();
+        log.save_committed(Some(openraft::testing::log_id::<TypeConfig>(1, 1, 4)))
+            .await
+            .unwrap();
+        log.purge(openraft::testing::log_id::<TypeConfig>(1, 1, 2))
+            .await
+            .unwrap();
     }
     let (mut log, _) = open(dir.path(), Arc::default());
     let state = log.get_log_state().await.unwrap();
     assert_eq!(state.last_log_id.unwrap().index(), 5);
     assert_eq!(state.last_purged_log_id.unwrap().index(), 2);
     let entries = log.try_get_log_entries(0..10).await.unwrap();
-    assert_eq!(entries.iter().map(|e| e.log_id.index()).collect::<Vec<_>>(), [3, 4, 5]);
-    assert_eq!(log.read_vote().await.unwrap(), Some(openraft::Vote::new_committed(3, 2)));
+    assert_eq!(
+        entries.iter().map(|e| e.log_id.index()).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    assert_eq!(
+        log.read_vote().await.unwrap(),
+        Some(openraft::Vote::new_committed(3, 2))
+    );
     assert_eq!(log.read_committed().await.unwrap().unwrap().index(), 4);
 }
 
@@ -103,7 +127,14 @@ async fn a_persisted_snapshot_restores_the_key_store_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let expected = {
         let (_, mut sm) = open(dir.path(), Arc::default());
-        apply_all(&mut sm, vec![entry(1, Command::PutKey(record("k-1"))), entry(2, Command::PutKey(record("k-2")))]).await;
+        apply_all(
+            &mut sm,
+            vec![
+                entry(1, Command::PutKey(record("k-1"))),
+                entry(2, Command::PutKey(record("k-2"))),
+            ],
+        )
+        .await;
         sm.build_snapshot().await.unwrap();
         sm.read(|s| s.clone())
     };
@@ -147,8 +178,15 @@ async fn installing_a_snapshot_replaces_state_and_tells_the_observer() {
     let snapshot = source.build_snapshot().await.unwrap();
     let observer = Arc::new(Recorder::default());
     let (_, mut target) = open(b.path(), observer.clone());
-    apply_all(&mut target, vec![entry(1, Command::PutKey(record("k-other")))]).await;
-    target.install_snapshot(&snapshot.meta, snapshot.snapshot.clone()).await.unwrap();
+    apply_all(
+        &mut target,
+        vec![entry(1, Command::PutKey(record("k-other")))],
+    )
+    .await;
+    target
+        .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
+        .await
+        .unwrap();
     assert!(target.read(|s| s.keys.contains_key("k-1") && !s.keys.contains_key("k-other")));
     assert_eq!(*observer.replaced.lock().unwrap(), 1);
 }
