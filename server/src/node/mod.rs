@@ -60,7 +60,12 @@ impl Node {
         let log = LogStore::open(db.clone())?;
         let store = StateMachineStore::open(db, cache.clone())?;
 
-        let peers = Arc::new(Peers::new(tls.clone()));
+        let dial = config
+            .peers
+            .iter()
+            .map(|p| (p.id, p.raft_addr.clone()))
+            .collect();
+        let peers = Arc::new(Peers::new(tls.clone(), dial));
         let raft_config = raft_config(&config)?;
         let network = NetworkFactory::new(peers.clone());
         let raft = Raft::new(config.node_id, raft_config, network, log, store.clone())

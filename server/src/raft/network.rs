@@ -31,14 +31,19 @@ pub const MAX_RAFT_MESSAGE: usize = 256 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Peers {
     tls: TlsMaterial,
+    /// Addresses from this node's own `[[peers]]` config; they win over the membership's,
+    /// so an operator (or a fault-injection test) can route one node's links through a
+    /// proxy or NAT without changing what other nodes dial.
+    dial_overrides: HashMap<NodeId, String>,
     channels: Mutex<HashMap<NodeId, (String, Channel)>>,
 }
 
 impl Peers {
     /// No channels yet; they open lazily on first use.
-    pub fn new(tls: TlsMaterial) -> Self {
+    pub fn new(tls: TlsMaterial, dial_overrides: HashMap<NodeId, String>) -> Self {
         Peers {
             tls,
+            dial_overrides,
             channels: Mutex::new(HashMap::new()),
         }
     }
@@ -49,6 +54,10 @@ impl Peers {
         id: NodeId,
         raft_addr: &str,
     ) -> Result<RaftServiceClient<Channel>, String> {
+        let raft_addr = self
+            .dial_overrides
+            .get(&id)
+            .map_or(raft_addr, String::as_str);
         let mut channels = self
             .channels
             .lock()
