@@ -1,3 +1,144 @@
-//! hsmctl: the Keyhold operator CLI.
+//! hsmctl: the Keyhold operator CLI. This file parses the command line, runs the chosen
+//! command and prints its result; a failure prints one line to stderr and exits 1 (clap
+//! exits 2 on usage errors).
+//!
+//! - `cli`: the clap definitions;
+//! - `commands`: cluster, key, sign/decrypt and the PKI commands' output;
+//! - `pki`: the development CA and certificates;
+//! - `dev`: `dev up` / `dev down`, a local three-node cluster;
+//! - `output`: text and JSON rendering; `files`: file writes with the right modes;
+//! - `error`: the error every command ends with.
 
-fn main() {}
+mod cli;
+mod commands;
+mod dev;
+mod error;
+mod files;
+mod output;
+mod pki;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::cli::{Cli, ClusterCommand, Command, DevCommand, KeyCommand, PkiCommand};
+use crate::error::CliError;
+use crate::output::{OutputFormat, Render};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("hsmctl: error: {}", output::one_line(message));
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let format = cli.output;
+    let result: Box<dyn Render> = match cli.command {
+        Command::Pki(command) => pki_command(command)?,
+        Command::Dev(DevCommand::Up {
+            dir,
+            base_port,
+            hsmd,
+            wait_secs,
+        }) => {
+            let wait = Duration::from_secs(wait_secs);
+            let options = dev::UpOptions {
+                dir,
+                base_port,
+                hsmd,
+                wait,
+            };
+            // Prints its own ready line, then runs until stopped.
+            return Ok(dev::up(&options, format).await?);
+        }
+        Command::Dev(DevCommand::Down { dir }) => Box::new(dev::down(&dir).await?),
+        Command::Cluster(command) => {
+            let client = commands::connect(&cli.config).await?;
+            match command {
+                ClusterCommand::Init => Box::new(commands::cluster::init(&client).await?),
+                ClusterCommand::Status => Box::new(commands::cluster::status(&client).await?),
+            }
+        }
+        Command::Key(command) => {
+            let client = commands::connect(&cli.config).await?;
+            key_command(&client, command).await?
+        }
+        Command::Sign(args) => {
+            let client = commands::connect(&cli.config).await?;
+            Box::new(commands::crypto::sign(&client, args).await?)
+        }
+        Command::Decrypt(args) => {
+            let client = commands::connect(&cli.config).await?;
+            Box::new(commands::crypto::decrypt(&client, args).await?)
+        }
+    };
+    print(format, result.as_ref())
+}
+
+fn pki_command(command: PkiCommand) -> Result<Box<dyn Render>, CliError> {
+    Ok(match command {
+        PkiCommand::Init {
+            dir,
+            nodes,
+            sans,
+            client_name,
+            force,
+        } => {
+            let options = pki::InitOptions {
+                nodes,
+                sans,
+                client_name,
+                force,
+            };
+            Box::new(commands::pki::init(&dir, &options)?)
+        }
+        PkiCommand::IssueClient { dir, name, force } => {
+            Box::new(commands::pki::issue_client(&dir, &name, force)?)
+        }
+    })
+}
+
+async fn key_command(
+    client: &keyhold_client::Client,
+    command: KeyCommand,
+) -> Result<Box<dyn Render>, CliError> {
+    use commands::key;
+    Ok(match command {
+        KeyCommand::Generate {
+            algorithm,
+            label,
+            usage,
+        } => Box::new(key::generate(client, &algorithm, &label, usage).await?),
+        KeyCommand::Import { file, label, usage } => {
+            Box::new(key::import(client, &file, &label, usage).await?)
+        }
+        KeyCommand::List {
+            label,
+            page_size,
+            page_token,
+            all,
+        } => Box::new(key::list(client, label, page_size, page_token, all).await?),
+        KeyCommand::Show { id } => Box::new(key::show(client, &id).await?),
+        KeyCommand::Public { id, out } => Box::new(key::public(client, &id, out).await?),
+        KeyCommand::Destroy { id } => Box::new(key::destroy(client, &id).await?),
+    })
+}
+
+fn print(format: OutputFormat, result: &dyn Render) -> Result<(), CliError> {
+    output::print(format, result).map_err(CliError::Stdout)
+}

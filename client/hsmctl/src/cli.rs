@@ -1,0 +1,262 @@
+//! The command line, declared with clap's derive API: global flags, commands and their
+//! arguments. Parsing only; `main` dispatches and the `commands` and `dev` modules act.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::OutputFormat;
+
+/// Key algorithms the server generates.
+pub(crate) const ALGORITHMS: [&str; 6] = [
+    "ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096",
+];
+/// Signature schemes.
+pub(crate) const SIGN_SCHEMES: [&str; 9] = [
+    "ecdsa-sha256",
+    "ecdsa-sha384",
+    "ed25519",
+    "rsa-pkcs1-sha256",
+    "rsa-pkcs1-sha384",
+    "rsa-pkcs1-sha512",
+    "rsa-pss-sha256",
+    "rsa-pss-sha384",
+    "rsa-pss-sha512",
+];
+/// RSA decryption schemes.
+pub(crate) const DECRYPT_SCHEMES: [&str; 2] = ["rsa-pkcs1", "rsa-oaep-sha256"];
+
+/// Keyhold operator CLI: PKI, cluster, keys, signing and a local dev cluster.
+#[derive(Debug, Parser)]
+#[command(name = "hsmctl", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Client config file (TOML: endpoints, ca, cert, key).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYHOLD_CONFIG",
+        default_value = "keyhold-dev/client.toml",
+        value_name = "PATH"
+    )]
+    pub(crate) config: PathBuf,
+    /// Output format; json prints one machine-readable document.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Development PKI: CA, node and client certificates.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Cluster initialization and health.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Key management.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign a file (or a precomputed digest) with a key.
+    Sign(SignArgs),
+    /// RSA-decrypt a file with a key.
+    Decrypt(DecryptArgs),
+    /// A local three-node cluster for development.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+/// `hsmctl pki ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PkiCommand {
+    /// Create a CA, node certificates node-N.pem and a client certificate client.pem.
+    Init {
+        /// Directory for the PKI files.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Number of node certificates.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+        nodes: u32,
+        /// Extra subject alternative name for every node certificate (DNS name or IP).
+        #[arg(long = "san", value_name = "NAME")]
+        sans: Vec<String>,
+        /// Common name of the client certificate.
+        #[arg(long, default_value = crate::pki::DEFAULT_CLIENT_NAME, value_name = "NAME")]
+        client_name: String,
+        /// Replace an existing CA and every certificate in DIR.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue another client certificate, client-NAME.pem, from the CA in DIR.
+    IssueClient {
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Client name: certificate CN and URI SAN keyhold://client/NAME.
+        #[arg(long)]
+        name: String,
+        /// Replace an existing certificate of that name.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `hsmctl cluster ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Make the cluster key and form the group from the configured members.
+    Init,
+    /// Every node with its role, term, indexes and seal state.
+    Status,
+}
+
+/// `sign` or `decrypt`, the two uses of a key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Usage {
+    /// Signing (every algorithm).
+    #[default]
+    Sign,
+    /// RSA decryption (RSA keys only).
+    Decrypt,
+}
+
+impl Usage {
+    /// The name the API uses.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Usage::Sign => "sign",
+            Usage::Decrypt => "decrypt",
+        }
+    }
+}
+
+/// `hsmctl key ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Generate a key inside the cluster.
+    Generate {
+        /// Key algorithm.
+        #[arg(long, value_parser = ALGORITHMS)]
+        algorithm: String,
+        /// Label (1 to 128 characters).
+        #[arg(long)]
+        label: String,
+        /// What the key is for.
+        #[arg(long, value_enum, default_value_t = Usage::Sign)]
+        usage: Usage,
+    },
+    /// Import a private key (PKCS#8 DER or PEM, PKCS#1 RSA PEM, SEC1 EC PEM).
+    Import {
+        /// The private key file.
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+        /// Label (1 to 128 characters).
+        #[arg(long)]
+        label: String,
+        /// What the key is for.
+        #[arg(long, value_enum, default_value_t = Usage::Sign)]
+        usage: Usage,
+    },
+    /// List keys in id order.
+    List {
+        /// Only keys with exactly this label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Keys per page (server default 100, at most 1000).
+        #[arg(long, value_name = "N")]
+        page_size: Option<u32>,
+        /// Start after this token (next_page_token of the previous page).
+        #[arg(long, value_name = "TOKEN", conflicts_with = "all")]
+        page_token: Option<String>,
+        /// Fetch every page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Metadata of one key.
+    Show {
+        /// Key id.
+        id: String,
+    },
+    /// The public key as PEM (SubjectPublicKeyInfo).
+    Public {
+        /// Key id.
+        id: String,
+        /// Write the PEM to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Destroy a key on every node.
+    Destroy {
+        /// Key id.
+        id: String,
+    },
+}
+
+/// `hsmctl sign ...`
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// Key id.
+    #[arg(long = "key", value_name = "ID")]
+    pub(crate) key_id: String,
+    /// Signature scheme.
+    #[arg(long, value_parser = SIGN_SCHEMES)]
+    pub(crate) scheme: String,
+    /// The message to sign (at most 1 MiB), or the digest with --digest.
+    #[arg(long = "in", value_name = "FILE")]
+    pub(crate) input: PathBuf,
+    /// Where to write the raw signature bytes.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// The input file holds a digest computed with the scheme's hash.
+    #[arg(long)]
+    pub(crate) digest: bool,
+}
+
+/// `hsmctl decrypt ...`
+#[derive(Debug, Args)]
+pub(crate) struct DecryptArgs {
+    /// Key id (an RSA key with usage decrypt).
+    #[arg(long = "key", value_name = "ID")]
+    pub(crate) key_id: String,
+    /// Decryption scheme.
+    #[arg(long, value_parser = DECRYPT_SCHEMES)]
+    pub(crate) scheme: String,
+    /// The ciphertext.
+    #[arg(long = "in", value_name = "FILE")]
+    pub(crate) input: PathBuf,
+    /// Where to write the plaintext (created mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+}
+
+/// `hsmctl dev ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum DevCommand {
+    /// Run a three-node cluster (az-a, az-b, az-c) in the foreground until Ctrl-C.
+    Up {
+        /// Directory for PKI, node configs, secrets, data and logs; reused when run again.
+        #[arg(long, default_value = "keyhold-dev", value_name = "DIR")]
+        dir: PathBuf,
+        /// API ports are base+1..base+3, node-to-node ports base+101..base+103; 0 picks
+        /// free ports. Ignored for nodes whose config already exists.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+        /// The hsmd binary (default: next to hsmctl, else on PATH).
+        #[arg(long, value_name = "PATH")]
+        hsmd: Option<PathBuf>,
+        /// How long to wait for the cluster to become ready.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        wait_secs: u64,
+    },
+    /// Stop the hsmd processes of a dev cluster (SIGTERM to the pids in DIR/node-*/hsmd.pid).
+    Down {
+        /// The dev cluster's directory.
+        #[arg(long, default_value = "keyhold-dev", value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+//! The CLI's error type: every failure a command can end with, each with a message that
+//! fits on one line and names what failed. `main` prints it and exits 1.
+
+use std::path::PathBuf;
+
+use crate::dev::DevError;
+use crate::files::FileError;
+use crate::pki::PkiError;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The client config file could not be loaded.
+    #[error(
+        "cannot load client config {}: {source}{}",
+        path.display(),
+        missing_config_hint(.source)
+    )]
+    ClientConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The client library's error.
+        source: keyhold_client::Error,
+    },
+    /// A call to the cluster failed.
+    #[error("{0}")]
+    Client(#[from] keyhold_client::Error),
+    /// The server answered without a field it always sends.
+    #[error("the server's answer has no {field}")]
+    IncompleteAnswer {
+        /// The missing field.
+        field: &'static str,
+    },
+    /// The server kept handing out the same page token.
+    #[error("the server returned the page token {token:?} twice; stopping the listing")]
+    PageLoop {
+        /// The repeated token.
+        token: String,
+    },
+    /// A PKI command failed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// A dev cluster command failed.
+    #[error(transparent)]
+    Dev(#[from] DevError),
+    /// A local file could not be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The result could not be written to stdout.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+}
+
+fn missing_config_hint(source: &keyhold_client::Error) -> &'static str {
+    match source {
+        keyhold_client::Error::Config(keyhold_client::ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            " (start a local cluster with `hsmctl dev up`, or pass --config)"
+        }
+        _ => "",
+    }
+}
