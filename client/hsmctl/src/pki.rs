@@ -195,6 +195,21 @@ pub(crate) fn parse_san(value: &str) -> Result<SanType, PkiError> {
         return Ok(SanType::IpAddress(ip));
     }
     let name = value.strip_prefix("*.").unwrap_or(value);
+    // Nodes check a peer by its `node-<id>` name: an extra SAN of that form, copied into
+    // every node certificate, would let one node pass as another.
+    let first = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if first
+        .strip_prefix("node-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid(
+            "node-<id> names are reserved for each node's own certificate",
+        ));
+    }
     if name.is_empty() || name.len() > 253 {
         return Err(invalid("a DNS name has 1 to 253 characters"));
     }

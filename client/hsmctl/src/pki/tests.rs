@@ -205,3 +205,15 @@ fn client_names_must_be_file_and_uri_safe() {
         assert!(validate_client_name(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn extra_sans_cannot_claim_another_nodes_name() {
+    for bad in ["node-2", "NODE-3", "node-1.keyhold.internal"] {
+        assert!(
+            matches!(parse_san(bad), Err(PkiError::InvalidSan { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(parse_san("node-a.example").is_ok());
+    assert!(parse_san("hsm-node-2").is_ok());
+}
