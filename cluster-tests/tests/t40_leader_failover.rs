@@ -89,6 +89,11 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
         },
     )
     .await;
+    let log = cluster.log(old_leader);
+    assert!(
+        log.contains("snapshot installed"),
+        "the log was purged: catch-up needs a snapshot\n{log}"
+    );
     for (key, index) in keys.iter().chain(after.iter()) {
         let scheme = scheme_for(&key.algorithm);
         sign(&cluster, old_leader, &key.id, scheme, msg, *index)
