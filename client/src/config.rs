@@ -106,6 +106,7 @@ struct FileConfig {
     timeout_ms: Option<u64>,
     connect_timeout_ms: Option<u64>,
     tls_server_name: Option<String>,
+    discovery: Option<bool>,
 }
 
 impl ClientConfig {
@@ -141,6 +142,7 @@ impl ClientConfig {
     /// timeout_ms = 5000             # optional, call deadline
     /// connect_timeout_ms = 2000     # optional
     /// tls_server_name = "localhost" # optional
+    /// discovery = false             # optional: use only these endpoints (NAT, port-forward)
     /// ```
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -167,6 +169,9 @@ impl ClientConfig {
         }
         if let Some(ms) = file.connect_timeout_ms {
             config.connect_timeout = Duration::from_millis(ms);
+        }
+        if file.discovery == Some(false) {
+            config.discovery_interval = None;
         }
         Ok(config)
     }
@@ -257,6 +262,7 @@ mod tests {
             availability_zone = "az-b"
             timeout_ms = 1500
             tls_server_name = "node-1"
+            discovery = false
         "#;
         write(dir.path(), "client.toml", toml);
 
@@ -272,6 +278,7 @@ mod tests {
         assert_eq!(config.call_timeout, Duration::from_millis(1500));
         assert_eq!(config.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(config.server_name(), "node-1");
+        assert_eq!(config.discovery_interval, None, "discovery = false keeps the seeds only");
     }
 
     #[test]
