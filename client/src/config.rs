@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(config.call_timeout, Duration::from_millis(1500));
         assert_eq!(config.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(config.server_name(), "node-1");
-        assert_eq!(config.discovery_interval, None, "discovery = false keeps the seeds only");
+        assert_eq!(
+            config.discovery_interval, None,
+            "discovery = false keeps the seeds only"
+        );
     }
 
     #[test]

@@ -49,6 +49,11 @@ fn dev_up(dir: &Path) -> DevUp {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    // From here the guard stops `dev up` and its nodes even if the wait below fails.
+    let guard = DevUp {
+        child: Some(child),
+        dir: dir.to_owned(),
+    };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -65,10 +70,7 @@ fn dev_up(dir: &Path) -> DevUp {
                 line.contains("az-a") && line.contains("client.toml"),
                 "{line}"
             );
-            return DevUp {
-                child: Some(child),
-                dir: dir.to_owned(),
-            };
+            return guard;
         }
     }
 }
