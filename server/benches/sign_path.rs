@@ -23,7 +23,10 @@ fn rate(mut op: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    println!("{:<10} {:>14} {:>18} {:>8}", "algorithm", "cached sign/s", "unwrap+parse/s", "ratio");
+    println!(
+        "{:<10} {:>14} {:>18} {:>8}",
+        "algorithm", "cached sign/s", "unwrap+parse/s", "ratio"
+    );
     let cluster_key = ClusterKey::generate().unwrap();
     let cases = [
         (Algorithm::EcP256, SignScheme::EcdsaSha256),
@@ -32,7 +35,11 @@ fn main() {
     ];
     for (algorithm, scheme) in cases {
         let (material, _) = crypto::generate(algorithm).unwrap();
-        let ctx = WrapContext { key_id: "k-0000000000000001", version: 1, algorithm };
+        let ctx = WrapContext {
+            key_id: "k-0000000000000001",
+            version: 1,
+            algorithm,
+        };
         let wrapped = cluster_key.wrap(&ctx, material.as_der()).unwrap();
         let cached = PrivateKey::from_material(algorithm, &material).unwrap();
         let message = b"a TLS 1.3 CertificateVerify input is about this long......";
