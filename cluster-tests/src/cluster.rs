@@ -11,6 +11,7 @@ use keyhold_proto::v1::{ClusterStatusRequest, ClusterStatusResponse};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::binaries::{Binaries, binaries};
+use crate::network::Network;
 use crate::openssl::run;
 use crate::wait::wait_until;
 
@@ -23,6 +24,13 @@ pub struct ClusterOptions {
     pub raft: String,
     /// Run `InitCluster` once the nodes answer.
     pub init: bool,
+    /// Route every node-to-node link and every client link through a [`Network`] of
+    /// proxies, for fault injection. Nodes advertise their client proxy as their API
+    /// address, so discovering clients stay behind the proxies; the harness's own
+    /// clients (`status`, `key_client`) connect directly.
+    pub proxied: bool,
+    /// The binaries to run; `None` builds this workspace's with cargo.
+    pub binaries: Option<Binaries>,
 }
 
 impl Default for ClusterOptions {
@@ -31,6 +39,8 @@ impl Default for ClusterOptions {
             nodes: 3,
             raft: String::new(),
             init: true,
+            proxied: false,
+            binaries: None,
         }
     }
 }
@@ -75,6 +85,7 @@ pub struct Cluster {
     /// The nodes, index = id - 1.
     pub nodes: Vec<NodeHandle>,
     bins: Binaries,
+    network: Option<Network>,
 }
 
 const AZS: [&str; 5] = ["az-a", "az-b", "az-c", "az-d", "az-e"];
@@ -82,7 +93,10 @@ const AZS: [&str; 5] = ["az-a", "az-b", "az-c", "az-d", "az-e"];
 impl Cluster {
     /// Makes the PKI and configs, starts every node and (by default) initializes.
     pub async fn start(options: ClusterOptions) -> Cluster {
-        let bins = binaries().clone();
+        let bins = options
+            .binaries
+            .clone()
+            .unwrap_or_else(|| binaries().clone());
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = dir.path().join("pki");
         let nodes = options.nodes.to_string();
@@ -106,10 +120,14 @@ impl Cluster {
                 child: None,
             });
         }
+        let network = options
+            .proxied
+            .then(|| Network::for_nodes(&handles).expect("link proxies"));
         let mut cluster = Cluster {
             dir,
             nodes: handles,
             bins,
+            network,
         };
         for id in 1..=options.nodes as u64 {
             cluster.write_config(id, &options.raft);
@@ -230,6 +248,11 @@ impl Cluster {
             .domain_name("localhost")
     }
 
+    /// The proxies of every link, when the cluster was started `proxied`.
+    pub fn network(&self) -> Option<&Network> {
+        self.network.as_ref()
+    }
+
     /// The PKI directory.
     pub fn pki_dir(&self) -> PathBuf {
         self.dir.path().join("pki")
@@ -334,15 +357,21 @@ impl Cluster {
         let me = self.node(id);
         let mut text = format!(
             "node_id = {id}\navailability_zone = \"{}\"\napi_addr = \"127.0.0.1:{}\"\n\
-             raft_addr = \"127.0.0.1:{}\"\ndata_dir = \"data\"\n\
+             raft_addr = \"127.0.0.1:{}\"\ndata_dir = \"data\"\nadvertise_api_addr = \"{}\"\n\
              [tls]\nca = \"../pki/ca.pem\"\ncert = \"../pki/node-{id}.pem\"\nkey = \"../pki/node-{id}.key\"\n\
              [unseal]\nsecret_file = \"unseal.secret\"\n[raft]\n{raft_extra}\n",
-            me.az, me.api_port, me.raft_port
+            me.az,
+            me.api_port,
+            me.raft_port,
+            self.client_addr(id)
         );
         for peer in self.nodes.iter().filter(|n| n.id != id) {
             text.push_str(&format!(
-                "[[peers]]\nid = {}\navailability_zone = \"{}\"\napi_addr = \"127.0.0.1:{}\"\nraft_addr = \"127.0.0.1:{}\"\n",
-                peer.id, peer.az, peer.api_port, peer.raft_port
+                "[[peers]]\nid = {}\navailability_zone = \"{}\"\napi_addr = \"{}\"\nraft_addr = \"{}\"\n",
+                peer.id,
+                peer.az,
+                self.client_addr(peer.id),
+                self.peer_addr(id, peer.id)
             ));
         }
         std::fs::write(me.dir.join("hsmd.toml"), text).expect("config");

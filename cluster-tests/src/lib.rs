@@ -3,13 +3,23 @@
 //! mTLS clients, fault injection (kill -9, stop, restart) and bounded waits. Every
 //! process it starts is killed by pid when the cluster is dropped, even if a test fails.
 //!
+//! - `proxy` and `network`: a TCP proxy per directed link (cut, stall, latency, reset),
+//!   set up by `ClusterOptions::proxied`, to partition or slow an availability zone
+//!   without root;
+//! - `drill`: named failover drills under load with a report ([`run_drill`]), used by the
+//!   `t9x_drill_*` tests and by `hsmctl drill`.
+//!
 //! Tests live in `tests/`, one category per file (`t10_...` basics up to `t90_...`).
 
 pub mod binaries;
 pub mod cluster;
+pub mod drill;
+pub mod network;
 pub mod openssl;
+pub mod proxy;
 pub mod wait;
 
 pub use cluster::{Cluster, ClusterOptions, NodeHandle};
+pub use drill::{DrillError, DrillName, DrillOptions, DrillReport, run_drill};
 pub use wait::wait_until;
 pub mod ops;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use keyhold_cluster_tests::DrillName;
 
 use crate::output::OutputFormat;
 
@@ -66,6 +67,39 @@ pub(crate) enum Command {
     /// A local three-node cluster for development.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Run a failover drill on a fresh local cluster under load and report on it.
+    Drill(DrillArgs),
+}
+
+/// `hsmctl drill ...`
+#[derive(Debug, Args)]
+pub(crate) struct DrillArgs {
+    /// The drill.
+    #[arg(value_parser = drill_names())]
+    pub(crate) name: String,
+    /// Also write the full JSON report, every operation included, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+    /// Copy each node's log into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) logs: Option<PathBuf>,
+    /// How long the fault lasts.
+    #[arg(long, default_value_t = 6, value_name = "SECS")]
+    pub(crate) hold_secs: u64,
+    /// How cut links fail (az-partition, leader-isolation): reset at once, or black-holed.
+    #[arg(long, value_parser = ["cut", "blackhole"], default_value = "cut")]
+    pub(crate) isolation: String,
+    /// Latency added to each direction of the slow zone's links (slow-az).
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub(crate) slow_ms: u64,
+    /// The hsmd binary (default: next to hsmctl, then PATH).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) hsmd: Option<PathBuf>,
+}
+
+/// The names `hsmctl drill` accepts.
+fn drill_names() -> clap::builder::PossibleValuesParser {
+    DrillName::ALL.map(DrillName::as_str).into()
 }
 
 /// `hsmctl pki ...`

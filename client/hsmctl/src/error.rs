@@ -46,9 +46,32 @@ pub(crate) enum CliError {
     /// A local file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A drill could not run to its report.
+    #[error("drill: {0}")]
+    Drill(#[from] keyhold_cluster_tests::DrillError),
+    /// The drill's thread ended without a report.
+    #[error("the drill was aborted: {0}")]
+    DrillAborted(String),
+    /// A drill ran and found a problem; the report says what.
+    #[error("drill {drill} FAILED: {reasons}{}", report_hint(.report))]
+    DrillFailed {
+        /// The drill.
+        drill: String,
+        /// What did not hold.
+        reasons: String,
+        /// The JSON report, when one was written.
+        report: Option<PathBuf>,
+    },
     /// The result could not be written to stdout.
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+}
+
+fn report_hint(report: &Option<PathBuf>) -> String {
+    report
+        .as_ref()
+        .map(|path| format!(" (report: {})", path.display()))
+        .unwrap_or_default()
 }
 
 fn missing_config_hint(source: &keyhold_client::Error) -> &'static str {

@@ -6,6 +6,7 @@
 //! - `commands`: cluster, key, sign/decrypt and the PKI commands' output;
 //! - `pki`: the development CA and certificates;
 //! - `dev`: `dev up` / `dev down`, a local three-node cluster;
+//! - `commands::drill`: `drill NAME`, a failover drill on a fresh local cluster;
 //! - `output`: text and JSON rendering; `files`: file writes with the right modes;
 //! - `error`: the error every command ends with.
 
@@ -85,6 +86,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Decrypt(args) => {
             let client = commands::connect(&cli.config).await?;
             Box::new(commands::crypto::decrypt(&client, args).await?)
+        }
+        Command::Drill(args) => {
+            let file = args.report.clone();
+            let report = commands::drill::run(args).await?;
+            print(format, &report)?;
+            return commands::drill::verdict(&report, file);
         }
     };
     print(format, result.as_ref())

@@ -3,6 +3,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod crypto;
+pub(crate) mod drill;
 pub(crate) mod key;
 pub(crate) mod pki;
 

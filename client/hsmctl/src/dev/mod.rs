@@ -17,6 +17,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use crate::files::FileError;
 use crate::output::{self, OutputFormat};
 use crate::pki::PkiError;
+pub(crate) use process::find_hsmd;
 pub(crate) use report::{Down, Ready};
 
 /// What `dev up` was asked to do.

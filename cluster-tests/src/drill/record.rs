@@ -1,0 +1,148 @@
+//! One recorded operation of a drill: its kind, start, end and result, and how a client
+//! failure is classified (a short class name, and whether a failed write may have been
+//! applied all the same). Issuing operations is left to `load`, judging them to `checks`.
+
+use keyhold_client::Error;
+use serde::Serialize;
+
+/// The kind of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    /// A signature.
+    Sign,
+    /// A key generation (a write).
+    Generate,
+    /// A key destruction (a write).
+    Destroy,
+}
+
+/// One operation and its result.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpRecord {
+    /// What was asked.
+    pub kind: OpKind,
+    /// Start, in ms since the drill started.
+    pub start_ms: f64,
+    /// End, in ms since the drill started.
+    pub end_ms: f64,
+    /// True when the call succeeded (for a write: acknowledged).
+    pub ok: bool,
+    /// For a failed write: whether it may have been applied anyway.
+    pub in_doubt: bool,
+    /// The key signed with, destroyed, or (once acknowledged) generated.
+    pub key_id: Option<String>,
+    /// The unique label of a generate, which finds its key even when the call failed.
+    pub label: Option<String>,
+    /// The node that signed, when the call succeeded.
+    pub node: Option<u64>,
+    /// The log index of an acknowledged write.
+    pub index: Option<u64>,
+    /// The failure's class (for example `unavailable`, `connect`).
+    pub error_class: Option<String>,
+    /// The failure as the client reported it.
+    pub error: Option<String>,
+    /// Who issued it.
+    pub source: Source,
+}
+
+/// Who issued an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The load's preparation: the signers' keys, made before the drill starts.
+    Setup,
+    /// The load; only these count in the phase statistics.
+    Load,
+    /// The runner's own probes and barrier writes, sent directly to one node.
+    Probe,
+}
+
+impl OpRecord {
+    /// The call's duration in ms.
+    pub fn latency_ms(&self) -> f64 {
+        self.end_ms - self.start_ms
+    }
+}
+
+impl OpRecord {
+    pub(crate) fn new(kind: OpKind, start_ms: f64, end_ms: f64) -> Self {
+        OpRecord {
+            kind,
+            start_ms,
+            end_ms,
+            ok: false,
+            in_doubt: false,
+            key_id: None,
+            label: None,
+            node: None,
+            index: None,
+            error_class: None,
+            error: None,
+            source: Source::Load,
+        }
+    }
+
+    pub(crate) fn succeeded(&mut self, node: Option<u64>, index: Option<u64>) {
+        self.ok = true;
+        self.node = node;
+        self.index = index;
+    }
+
+    pub(crate) fn failed(&mut self, err: &Error) {
+        let class = error_class(err);
+        self.in_doubt = self.kind != OpKind::Sign && write_in_doubt(err);
+        self.error_class = Some(class.to_owned());
+        self.error = Some(err.to_string());
+    }
+}
+
+impl OpRecord {
+    /// Records a failure of a direct call (the runner's probes).
+    pub(crate) fn failed_status(&mut self, status: &tonic::Status) {
+        use tonic::Code;
+        let refused = matches!(
+            status.code(),
+            Code::InvalidArgument
+                | Code::PermissionDenied
+                | Code::Unauthenticated
+                | Code::FailedPrecondition
+        );
+        self.in_doubt = self.kind != OpKind::Sign && !refused;
+        self.error_class = Some(format!("{:?}", status.code()).to_lowercase());
+        self.error = Some(format!("{:?}: {}", status.code(), status.message()));
+    }
+}
+
+/// A short, stable name for the kind of failure.
+fn error_class(err: &Error) -> &'static str {
+    match err {
+        Error::InvalidArgument { .. } => "invalid-argument",
+        Error::NotFound { .. } => "not-found",
+        Error::AlreadyExists { .. } => "already-exists",
+        Error::PermissionDenied { .. } => "permission-denied",
+        Error::Unauthenticated { .. } => "unauthenticated",
+        Error::FailedPrecondition { .. } => "failed-precondition",
+        Error::Unavailable { .. } => "unavailable",
+        Error::DeadlineExceeded { .. } => "deadline-exceeded",
+        Error::Connect { .. } => "connect",
+        Error::Transport { .. } => "transport",
+        Error::Internal { .. } => "internal",
+        Error::Other { .. } => "other",
+        Error::Config(_) => "config",
+    }
+}
+
+/// Whether a failed write may have been applied: only a connection that never opened or
+/// a request the server refused outright proves that it was not.
+fn write_in_doubt(err: &Error) -> bool {
+    !matches!(
+        err,
+        Error::Connect { .. }
+            | Error::InvalidArgument { .. }
+            | Error::PermissionDenied { .. }
+            | Error::Unauthenticated { .. }
+            | Error::FailedPrecondition { .. }
+            | Error::Config(_)
+    )
+}
