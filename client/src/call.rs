@@ -54,6 +54,7 @@ impl Retry {
 pub(crate) struct Shared {
     pub(crate) pool: Pool,
     pub(crate) call_timeout: Duration,
+    pub(crate) attempt_timeout: Duration,
     pub(crate) ejection: EjectionPolicy,
     /// Highest write index this client has seen; reads wait for it.
     pub(crate) written: AtomicU64,
@@ -94,12 +95,27 @@ impl Shared {
             }
             tried.push(Arc::clone(&node));
 
-            let err = match self.attempt(op, &node, deadline, &mut send).await {
+            // An idempotent call gives each node a bounded share of the deadline, so a
+            // frozen node costs one attempt, not the call.
+            let attempt_deadline = match retry {
+                Retry::Idempotent => (Instant::now() + self.attempt_timeout).min(deadline),
+                Retry::Write => deadline,
+            };
+            let err = match self.attempt(op, &node, attempt_deadline, &mut send).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
             if let Error::DeadlineExceeded { origin, .. } = err {
-                return Err(self.deadline_exceeded(origin, last));
+                if Instant::now() >= deadline || matches!(retry, Retry::Write) {
+                    return Err(self.deadline_exceeded(origin, last));
+                }
+                tracing::debug!(op, endpoint = %node.endpoint, "attempt timed out; trying elsewhere");
+                last = Some(Error::DeadlineExceeded {
+                    origin,
+                    timeout: self.attempt_timeout,
+                    last_error: None,
+                });
+                continue;
             }
             if err.is_cancelled() && Instant::now() >= deadline {
                 return Err(self.deadline_exceeded(err.origin().cloned(), Some(err)));

@@ -82,6 +82,7 @@ impl Client {
         let shared = Arc::new(Shared {
             pool,
             call_timeout: config.call_timeout,
+            attempt_timeout: config.attempt_timeout,
             ejection: config.ejection,
             written: AtomicU64::new(0),
             runtime,

@@ -14,6 +14,9 @@ use crate::error::{ConfigError, Error};
 
 /// Default deadline of one call, retries included.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound on one attempt of an idempotent call, so a frozen or black-holed node
+/// costs this much, not the whole deadline, before the call moves to another node.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default bound on opening a connection (TCP and TLS handshake).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default interval between refreshes of the node list.
@@ -59,6 +62,10 @@ pub struct ClientConfig {
     pub availability_zone: Option<String>,
     /// Deadline of one call, retries included.
     pub call_timeout: Duration,
+    /// Bound on one attempt of an idempotent call (sign, decrypt, reads) on one node;
+    /// writes always get the whole `call_timeout`, since their outcome must not be
+    /// guessed. Default 2 s.
+    pub attempt_timeout: Duration,
     /// Bound on opening one connection (TCP connect and TLS handshake).
     pub connect_timeout: Duration,
     /// How often to refresh the node list from `ClusterStatus`; `None` uses the seed
@@ -105,6 +112,7 @@ struct FileConfig {
     availability_zone: Option<String>,
     timeout_ms: Option<u64>,
     connect_timeout_ms: Option<u64>,
+    attempt_timeout_ms: Option<u64>,
     tls_server_name: Option<String>,
     discovery: Option<bool>,
 }
@@ -125,6 +133,7 @@ impl ClientConfig {
             tls_server_name: None,
             availability_zone: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             discovery_interval: Some(DEFAULT_DISCOVERY_INTERVAL),
             ejection: EjectionPolicy::default(),
@@ -141,6 +150,7 @@ impl ClientConfig {
     /// availability_zone = "az-a"    # optional
     /// timeout_ms = 5000             # optional, call deadline
     /// connect_timeout_ms = 2000     # optional
+    /// attempt_timeout_ms = 2000     # optional, one attempt of a sign or read
     /// tls_server_name = "localhost" # optional
     /// discovery = false             # optional: use only these endpoints (NAT, port-forward)
     /// ```
@@ -169,6 +179,9 @@ impl ClientConfig {
         }
         if let Some(ms) = file.connect_timeout_ms {
             config.connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.attempt_timeout_ms {
+            config.attempt_timeout = Duration::from_millis(ms);
         }
         if file.discovery == Some(false) {
             config.discovery_interval = None;

@@ -86,7 +86,7 @@ pub enum Error {
     },
     /// The node could not serve the call now: no quorum, stale, or the requested index
     /// is not applied yet.
-    #[error("{origin}: unavailable: {message}{}", leader_suffix(.leader_hint))]
+    #[error("{origin}: unavailable: {message}{}", leader_suffix(.leader_hint, .message))]
     Unavailable {
         /// The node that answered.
         origin: Origin,
@@ -285,7 +285,11 @@ fn field_suffix(field: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-fn leader_suffix(leader: &Option<u64>) -> String {
+fn leader_suffix(leader: &Option<u64>, message: &str) -> String {
+    // The server names the leader in its own text already; say it once.
+    if message.contains("leader: node") {
+        return String::new();
+    }
     leader
         .map(|l| format!(" (last known leader: node {l})"))
         .unwrap_or_default()

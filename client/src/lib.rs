@@ -35,8 +35,8 @@ mod testkit;
 
 pub use client::Client;
 pub use config::{
-    ClientConfig, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCOVERY_INTERVAL,
-    DEFAULT_TLS_SERVER_NAME, EjectionPolicy,
+    ClientConfig, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DISCOVERY_INTERVAL, DEFAULT_TLS_SERVER_NAME, EjectionPolicy,
 };
 pub use error::{ConfigError, Error, Origin};
 /// The wire types, re-exported so callers need not depend on `keyhold-proto` directly.

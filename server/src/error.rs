@@ -60,7 +60,7 @@ pub enum Error {
         index: u64,
     },
     /// The node has not heard from a leader recently enough to sign safely.
-    #[error("node {node_id} has not heard from a leader for {millis} ms; refusing to sign")]
+    #[error("node {node_id} has not heard from a leader {}; refusing to sign", since(*.millis))]
     Stale {
         /// This node.
         node_id: u64,
@@ -78,6 +78,13 @@ pub enum Error {
     /// Something that should not happen; details are logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn since(millis: u64) -> String {
+    match millis {
+        u64::MAX => "since it started".to_owned(),
+        ms => format!("for {ms} ms"),
+    }
 }
 
 fn hint(leader: &Option<u64>) -> String {

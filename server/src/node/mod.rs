@@ -225,6 +225,7 @@ fn raft_config(config: &Config) -> anyhow::Result<Arc<openraft::Config>> {
         election_timeout_max: r.election_max_ms,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_after_logs),
         max_in_snapshot_log_to_keep: r.keep_logs_after_snapshot,
+        enable_pre_vote: Some(true),
         ..Default::default()
     };
     Ok(Arc::new(raft.validate().context("raft settings")?))

@@ -278,9 +278,11 @@ impl Node {
     /// leads, the last accepted append otherwise.
     pub fn since_leader_contact(&self) -> Option<Duration> {
         let metrics = self.metrics();
-        if metrics.current_leader == Some(self.id()) {
+        if metrics.current_leader == Some(self.id())
+            && let Some(at) = metrics.last_quorum_acked
+        {
             use openraft::async_runtime::Instant;
-            return metrics.last_quorum_acked.map(|at| at.elapsed());
+            return Some(at.elapsed());
         }
         let at = *self.leader_contact.lock().ok()?;
         at.map(|t| t.elapsed())

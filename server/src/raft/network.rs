@@ -24,6 +24,9 @@ use tonic::transport::Channel;
 use super::types::{NodeId, NodeInfo, Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use crate::tls::TlsMaterial;
 
+/// Floor for AppendEntries timeouts (see `append_entries`).
+const MIN_APPEND_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Largest node-to-node message (snapshots travel whole).
 pub const MAX_RAFT_MESSAGE: usize = 256 * 1024 * 1024;
 
@@ -137,6 +140,7 @@ pub struct SnapshotTransfer {
 enum Method {
     Append,
     Vote,
+    PreVote,
     Snapshot,
 }
 
@@ -161,6 +165,7 @@ impl Connection {
         let reply = match method {
             Method::Append => client.append_entries(request).await,
             Method::Vote => client.vote(request).await,
+            Method::PreVote => client.pre_vote(request).await,
             Method::Snapshot => client.install_snapshot(request).await,
         };
         let payload = reply.map_err(status_to_rpc_error)?.into_inner();
@@ -187,7 +192,15 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(Method::Append, &rpc, option.soft_ttl()).await
+        // openraft derives the TTL from the heartbeat interval (250 ms -> 187 ms): too tight
+        // for a slow zone, where it stalled every write. Half the election timeout still
+        // lets a dead follower be noticed long before an election would start.
+        self.call(
+            Method::Append,
+            &rpc,
+            option.soft_ttl().max(MIN_APPEND_TIMEOUT),
+        )
+        .await
     }
 
     async fn vote(
@@ -196,6 +209,14 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call(Method::Vote, &rpc, option.soft_ttl()).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Method::PreVote, &rpc, option.soft_ttl()).await
     }
 
     async fn full_snapshot(

@@ -80,6 +80,15 @@ impl RaftService for RaftServer {
         encode(&self.node.raft().vote(rpc).await)
     }
 
+    async fn pre_vote(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        calling_node(&request)?;
+        let rpc: VoteRequest<TypeConfig> = decode(request.get_ref())?;
+        encode(&self.node.raft().pre_vote(rpc).await)
+    }
+
     async fn install_snapshot(
         &self,
         request: Request<RaftPayload>,
