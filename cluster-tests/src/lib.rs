@@ -22,4 +22,5 @@ pub mod wait;
 pub use cluster::{Cluster, ClusterOptions, NodeHandle};
 pub use drill::{DrillError, DrillName, DrillOptions, DrillReport, run_drill};
 pub use wait::wait_until;
+pub mod drill_test;
 pub mod ops;

@@ -116,6 +116,31 @@ fn stop(mut dev: DevUp, dir: &Path) {
     }
 }
 
+/// `hsmctl sign` the message, then `openssl dgst -verify` the signature.
+fn sign_and_verify(dir: &Path, key: &str, msg: &Path, pem: &Path) {
+    let sig = msg.with_extension("sig");
+    let (msg_arg, sig_arg) = (msg.to_str().unwrap(), sig.to_str().unwrap());
+    let args = [
+        "sign",
+        "--key",
+        key,
+        "--scheme",
+        "ecdsa-sha256",
+        "--in",
+        msg_arg,
+        "--out",
+        sig_arg,
+    ];
+    hsmctl(dir, &args);
+    let verified = run(Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(pem)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(msg));
+    assert!(verified.contains("Verified OK"), "{verified}");
+}
+
 #[test]
 fn dev_up_runs_the_walkthrough_and_restarts_with_its_keys() {
     let root = tempfile::tempdir().unwrap();
@@ -157,29 +182,8 @@ fn dev_up_runs_the_walkthrough_and_restarts_with_its_keys() {
         &["key", "public", &key, "--out", pem.to_str().unwrap()],
     );
     let msg = root.path().join("msg.txt");
-    let sig = root.path().join("msg.sig");
     std::fs::write(&msg, "hello keyhold\n").unwrap();
-    hsmctl(
-        &dir,
-        &[
-            "sign",
-            "--key",
-            &key,
-            "--scheme",
-            "ecdsa-sha256",
-            "--in",
-            msg.to_str().unwrap(),
-            "--out",
-            sig.to_str().unwrap(),
-        ],
-    );
-    let verified = run(Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(&pem)
-        .arg("-signature")
-        .arg(&sig)
-        .arg(&msg));
-    assert!(verified.contains("Verified OK"), "{verified}");
+    sign_and_verify(&dir, &key, &msg, &pem);
 
     eprintln!("--- Ctrl-C stops every node");
     stop(child, &dir);
@@ -193,27 +197,6 @@ fn dev_up_runs_the_walkthrough_and_restarts_with_its_keys() {
         Some(key.as_str()),
         "{shown}"
     );
-    let sig2 = root.path().join("msg2.sig");
-    hsmctl(
-        &dir,
-        &[
-            "sign",
-            "--key",
-            &key,
-            "--scheme",
-            "ecdsa-sha256",
-            "--in",
-            msg.to_str().unwrap(),
-            "--out",
-            sig2.to_str().unwrap(),
-        ],
-    );
-    let verified = run(Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(&pem)
-        .arg("-signature")
-        .arg(&sig2)
-        .arg(&msg));
-    assert!(verified.contains("Verified OK"));
+    sign_and_verify(&dir, &key, &msg, &pem);
     stop(child, &dir);
 }

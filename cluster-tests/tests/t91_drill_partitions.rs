@@ -5,34 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
-use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
-
 use keyhold_cluster_tests::drill::{OpKind, Phase};
-use keyhold_cluster_tests::{DrillName, DrillOptions, DrillReport, run_drill};
-
-/// One drill at a time: each runs a three-node cluster and a load on two cores.
-static SERIAL: Mutex<()> = Mutex::new(());
+use keyhold_cluster_tests::drill_test::drill_for_test;
+use keyhold_cluster_tests::{DrillName, DrillReport};
 
 fn drill(name: DrillName) -> DrillReport {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("drills")
-        .join(name.as_str());
-    let options = DrillOptions {
-        log_dir: Some(dir.clone()),
-        progress: true,
-        ..DrillOptions::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let report = runtime.block_on(run_drill(name, &options)).unwrap();
-    eprintln!("{report}");
-    report.write_json(&dir.join("report.json")).unwrap();
-    report
+    drill_for_test(name, env!("CARGO_TARGET_TMPDIR"))
 }
 
 #[test]
