@@ -5,6 +5,8 @@
 //! - [`ClientConfig`] (`config`): seeds, TLS material, zone preference, timeouts;
 //! - [`Error`] (`error`, `status`): typed failures that name the node and say if a retry
 //!   may help;
+//! - [`tls`]: the rustls signing key for TLS handshake offload;
+//! - `certs` (feature `certs`): CSRs and certificates for cluster keys;
 //! - `call`: the retry loop and its rule; `pool`: node choice; `node`: one node's channel
 //!   and ejection state; `discovery`: node-list refresh and probes of ejected nodes.
 //!
@@ -23,6 +25,8 @@
 //! ```
 
 mod call;
+#[cfg(feature = "certs")]
+pub mod certs;
 mod client;
 mod config;
 mod discovery;
@@ -32,6 +36,7 @@ mod pool;
 mod status;
 #[cfg(test)]
 mod testkit;
+pub mod tls;
 
 pub use client::Client;
 pub use config::{
@@ -41,3 +46,6 @@ pub use config::{
 pub use error::{ConfigError, Error, Origin};
 /// The wire types, re-exported so callers need not depend on `keyhold-proto` directly.
 pub use keyhold_proto::v1;
+/// rustls and tokio-rustls as the adapter uses them, so that a server links the same
+/// versions.
+pub use {rustls, tokio_rustls};

@@ -23,4 +23,6 @@ pub use cluster::{Cluster, ClusterOptions, NodeHandle};
 pub use drill::{DrillError, DrillName, DrillOptions, DrillReport, run_drill};
 pub use wait::wait_until;
 pub mod drill_test;
+pub mod https;
 pub mod ops;
+pub mod tls_clients;
