@@ -105,11 +105,20 @@ impl Cluster {
             .arg(&pki));
 
         let mut handles = Vec::new();
+        // Hold every reserved port until all are chosen: a port released at once can be
+        // handed out again by the next bind, and two listeners on one port kill a node.
+        let mut reserved = Vec::new();
+        let mut reserve = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = listener.local_addr().expect("addr").port();
+            reserved.push(listener);
+            port
+        };
         for (i, az) in AZS.iter().take(options.nodes).enumerate() {
             let id = i as u64 + 1;
             let node_dir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(&node_dir).expect("node dir");
-            let (api_port, raft_port) = (free_port(), free_port());
+            let (api_port, raft_port) = (reserve(), reserve());
             let az = az.to_string();
             handles.push(NodeHandle {
                 id,
@@ -120,6 +129,7 @@ impl Cluster {
                 child: None,
             });
         }
+        drop(reserved);
         let network = options
             .proxied
             .then(|| Network::for_nodes(&handles).expect("link proxies"));
