@@ -1,7 +1,7 @@
 //! `certs::issue_pem` with local keys standing in for a cluster key: the issued
 //! certificate carries the request's names, is an end-entity server certificate with a
-//! fresh serial, and verifies under the CA; a request without names, a tampered request
-//! and a CA key of another certificate are refused. (CSRs and certificates signed by real
+//! fresh serial, and verifies under the CA; a request without names, with a malformed,
+//! node or URI name, a tampered request and a CA key of another certificate are refused. (CSRs and certificates signed by real
 //! cluster keys are exercised in cluster-tests `t85_handshake_*`.)
 
 #![cfg(feature = "certs")]
@@ -116,6 +116,39 @@ fn a_request_without_names_is_refused() {
     let err = issue_pem(&csr(&[]), &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
     assert!(matches!(err, CertError::Request { .. }), "{err}");
     assert!(err.to_string().contains("subjectAltName"), "{err}");
+}
+
+#[test]
+fn a_request_for_a_malformed_name_is_refused_with_the_name() {
+    let ca = ca();
+    let request = csr(&["www.example.com", "bad name!"]);
+    let err = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
+    assert!(matches!(err, CertError::Request { .. }), "{err}");
+    assert!(err.to_string().contains("\"bad name!\""), "{err}");
+}
+
+#[test]
+fn a_request_for_a_node_name_is_refused() {
+    let ca = ca();
+    for name in ["node-1", "NODE-2.internal"] {
+        let request = csr(&["www.example.com", name]);
+        let err = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("reserved"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_request_for_a_uri_name_is_refused() {
+    let ca = ca();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["www.example.com".to_owned()]).unwrap();
+    let uri = "keyhold://node/1".try_into().unwrap();
+    params.subject_alt_names.push(rcgen::SanType::URI(uri));
+    let request = params.serialize_request(&key).unwrap().pem().unwrap();
+
+    let err = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
+
+    assert!(err.to_string().contains("not a DNS name or IP"), "{err}");
 }
 
 #[test]

@@ -83,12 +83,23 @@ impl HttpsServer {
     /// Starts the example with the cluster's client config, `key_id` and the chain in
     /// `cert`, on a free loopback port, plus `extra` arguments; waits until it listens.
     pub async fn start(cluster: &Cluster, key_id: &str, cert: &Path, extra: &[&str]) -> Self {
+        HttpsServer::start_with_config(&cluster.client_config(), key_id, cert, extra).await
+    }
+
+    /// Like [`HttpsServer::start`], for any cluster the client config file names (a
+    /// `hsmctl dev up` cluster, say).
+    pub async fn start_with_config(
+        config: &Path,
+        key_id: &str,
+        cert: &Path,
+        extra: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let stdout = std::fs::File::create(dir.path().join("stdout")).expect("stdout");
         let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr");
         let child = Command::new(https_server_binary())
             .arg("--config")
-            .arg(cluster.client_config())
+            .arg(config)
             .args(["--key-id", key_id, "--listen", "127.0.0.1:0", "--cert"])
             .arg(cert)
             .args(extra)

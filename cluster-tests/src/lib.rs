@@ -6,6 +6,7 @@
 //! - `proxy` and `network`: a TCP proxy per directed link (cut, stall, latency, reset),
 //!   set up by `ClusterOptions::proxied`, to partition or slow an availability zone
 //!   without root;
+//! - `dev_up`: `hsmctl dev up` driven as a user runs it;
 //! - `drill`: named failover drills under load with a report ([`run_drill`]), used by the
 //!   `t9x_drill_*` tests and by `hsmctl drill`.
 //!
@@ -13,6 +14,7 @@
 
 pub mod binaries;
 pub mod cluster;
+pub mod dev_up;
 pub mod drill;
 pub mod network;
 pub mod openssl;

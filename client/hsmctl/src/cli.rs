@@ -123,6 +123,33 @@ pub(crate) enum PkiCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Issue a TLS server certificate for a CSR (from `key csr` or anywhere else) with the
+    /// CA in DIR. The request's names are kept; the CA sets validity and usages.
+    Issue {
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The certificate signing request (PEM).
+        #[arg(long, value_name = "FILE")]
+        csr: PathBuf,
+        /// Write the certificate here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Days the certificate is valid.
+        #[arg(
+            long,
+            default_value_t = keyhold_client::certs::DEFAULT_VALIDITY_DAYS,
+            value_parser = clap::value_parser!(u32).range(1..=3650),
+            value_name = "DAYS"
+        )]
+        days: u32,
+        /// Also allow TLS client authentication (extended key usage clientAuth).
+        #[arg(long)]
+        client_auth: bool,
+        /// Append the CA certificate after the new one (a chain file for servers).
+        #[arg(long)]
+        chain: bool,
+    },
     /// Issue another client certificate, client-NAME.pem, from the CA in DIR.
     IssueClient {
         /// Directory holding ca.pem and ca.key.
@@ -226,6 +253,51 @@ pub(crate) enum KeyCommand {
         /// Key id.
         id: String,
     },
+    /// A certificate signing request (PKCS#10) signed by the cluster key, for any CA.
+    Csr {
+        /// Key id (a key with usage sign).
+        id: String,
+        /// Names the request carries.
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// Write the request here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// A self-signed TLS server certificate for the cluster key, signed by that key.
+    SelfSign {
+        /// Key id (a key with usage sign).
+        id: String,
+        /// Names the certificate carries.
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// Days the certificate is valid.
+        #[arg(
+            long,
+            default_value_t = 90,
+            value_parser = clap::value_parser!(u32).range(1..=3650),
+            value_name = "DAYS"
+        )]
+        days: u32,
+        /// Write the certificate here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The subject of `key csr` and `key self-sign`.
+#[derive(Debug, Args)]
+pub(crate) struct SubjectArgs {
+    /// Subject common name (CN); default: the first --san.
+    #[arg(long = "cn", value_name = "NAME", required_unless_present = "sans")]
+    pub(crate) common_name: Option<String>,
+    /// Subject alternative name, a DNS name (`*.example.com` allowed) or an IP address;
+    /// repeat for more. Default: the common name.
+    #[arg(long = "san", value_name = "NAME")]
+    pub(crate) sans: Vec<String>,
+    /// Subject organization (O).
+    #[arg(long = "org", value_name = "NAME")]
+    pub(crate) organization: Option<String>,
 }
 
 /// `hsmctl sign ...`

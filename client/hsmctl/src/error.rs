@@ -43,6 +43,23 @@ pub(crate) enum CliError {
     /// A dev cluster command failed.
     #[error(transparent)]
     Dev(#[from] DevError),
+    /// A CSR or certificate could not be made or issued.
+    #[error("{0}")]
+    Cert(#[from] keyhold_client::certs::CertError),
+    /// A file that must hold text (PEM) does not.
+    #[error("{} is not {expected}", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// A certificate just made could not be read back.
+    #[error("cannot read the certificate back: {reason}")]
+    UnreadableCertificate {
+        /// The parser's reason.
+        reason: String,
+    },
     /// A local file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),

@@ -3,7 +3,7 @@
 //! exits 2 on usage errors).
 //!
 //! - `cli`: the clap definitions;
-//! - `commands`: cluster, key, sign/decrypt and the PKI commands' output;
+//! - `commands`: cluster, key, sign/decrypt, certificates and the PKI commands' output;
 //! - `pki`: the development CA and certificates;
 //! - `dev`: `dev up` / `dev down`, a local three-node cluster;
 //! - `commands::drill`: `drill NAME`, a failover drill on a fresh local cluster;
@@ -18,10 +18,12 @@ mod files;
 mod output;
 mod pki;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use keyhold_client::certs::IssueOptions;
 
 use crate::cli::{Cli, ClusterCommand, Command, DevCommand, KeyCommand, PkiCommand};
 use crate::error::CliError;
@@ -75,10 +77,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 ClusterCommand::Status => Box::new(commands::cluster::status(&client).await?),
             }
         }
-        Command::Key(command) => {
-            let client = commands::connect(&cli.config).await?;
-            key_command(&client, command).await?
-        }
+        Command::Key(command) => key_command(&cli.config, command).await?,
         Command::Sign(args) => {
             let client = commands::connect(&cli.config).await?;
             Box::new(commands::crypto::sign(&client, args).await?)
@@ -114,35 +113,62 @@ fn pki_command(command: PkiCommand) -> Result<Box<dyn Render>, CliError> {
             };
             Box::new(commands::pki::init(&dir, &options)?)
         }
+        PkiCommand::Issue {
+            dir,
+            csr,
+            out,
+            days,
+            client_auth,
+            chain,
+        } => {
+            let options = IssueOptions {
+                validity_days: days,
+                server_auth: true,
+                client_auth,
+            };
+            Box::new(commands::cert::issue(&dir, &csr, &options, chain, out)?)
+        }
         PkiCommand::IssueClient { dir, name, force } => {
             Box::new(commands::pki::issue_client(&dir, &name, force)?)
         }
     })
 }
 
-async fn key_command(
-    client: &keyhold_client::Client,
-    command: KeyCommand,
-) -> Result<Box<dyn Render>, CliError> {
-    use commands::key;
+/// A key command; each connects where it needs to (csr and self-sign through a signer).
+async fn key_command(config: &Path, command: KeyCommand) -> Result<Box<dyn Render>, CliError> {
+    use commands::{cert, connect, key};
     Ok(match command {
         KeyCommand::Generate {
             algorithm,
             label,
             usage,
-        } => Box::new(key::generate(client, &algorithm, &label, usage).await?),
+        } => Box::new(key::generate(&connect(config).await?, &algorithm, &label, usage).await?),
         KeyCommand::Import { file, label, usage } => {
-            Box::new(key::import(client, &file, &label, usage).await?)
+            Box::new(key::import(&connect(config).await?, &file, &label, usage).await?)
         }
         KeyCommand::List {
             label,
             page_size,
             page_token,
             all,
-        } => Box::new(key::list(client, label, page_size, page_token, all).await?),
-        KeyCommand::Show { id } => Box::new(key::show(client, &id).await?),
-        KeyCommand::Public { id, out } => Box::new(key::public(client, &id, out).await?),
-        KeyCommand::Destroy { id } => Box::new(key::destroy(client, &id).await?),
+        } => {
+            let client = connect(config).await?;
+            Box::new(key::list(&client, label, page_size, page_token, all).await?)
+        }
+        KeyCommand::Show { id } => Box::new(key::show(&connect(config).await?, &id).await?),
+        KeyCommand::Public { id, out } => {
+            Box::new(key::public(&connect(config).await?, &id, out).await?)
+        }
+        KeyCommand::Destroy { id } => Box::new(key::destroy(&connect(config).await?, &id).await?),
+        KeyCommand::Csr { id, subject, out } => {
+            Box::new(cert::csr(config, &id, subject, out).await?)
+        }
+        KeyCommand::SelfSign {
+            id,
+            subject,
+            days,
+            out,
+        } => Box::new(cert::self_sign(config, &id, subject, days, out).await?),
     })
 }
 

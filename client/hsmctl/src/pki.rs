@@ -194,38 +194,14 @@ pub(crate) fn parse_san(value: &str) -> Result<SanType, PkiError> {
     if let Ok(ip) = value.parse::<IpAddr>() {
         return Ok(SanType::IpAddress(ip));
     }
-    let name = value.strip_prefix("*.").unwrap_or(value);
     // Nodes check a peer by its `node-<id>` name: an extra SAN of that form, copied into
     // every node certificate, would let one node pass as another.
-    let first = name
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if first
-        .strip_prefix("node-")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if keyhold_client::certs::is_node_name(value) {
         return Err(invalid(
             "node-<id> names are reserved for each node's own certificate",
         ));
     }
-    if name.is_empty() || name.len() > 253 {
-        return Err(invalid("a DNS name has 1 to 253 characters"));
-    }
-    let label_ok = |label: &str| {
-        (1..=63).contains(&label.len())
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if !name.split('.').all(label_ok) {
-        return Err(invalid(
-            "not an IP address or a DNS name (letters, digits, '-', '.')",
-        ));
-    }
+    keyhold_client::certs::check_name(value).map_err(invalid)?;
     Ok(SanType::DnsName(ia5(value)?))
 }
 

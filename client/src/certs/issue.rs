@@ -4,13 +4,14 @@
 
 use rcgen::{
     CertificateSigningRequestParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData,
+    KeyUsagePurpose, PublicKeyData, SanType,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::server::ParsedCertificate;
 
 use super::error::CertError;
+use super::names::{check_name, is_node_name};
 use super::{random_serial, validity};
 
 /// Default validity of an issued certificate: the longest that browsers accept.
@@ -43,7 +44,9 @@ impl Default for IssueOptions {
 /// The CSR's signature must verify. The certificate is an end-entity certificate (never a
 /// CA) with the request's subject and SANs, a random serial, digital signature (plus key
 /// encipherment for RSA keys, which TLS 1.2 RSA key exchange needs) and the extended key
-/// usages of `options`. Refuses a CSR without any SAN: TLS clients ignore the common name.
+/// usages of `options`. Refuses a CSR without any SAN (TLS clients ignore the common
+/// name), with a SAN that is not a well-formed DNS name or IP address, or with a Keyhold
+/// node name (`node-<id>`, see [`is_node_name`](super::is_node_name)).
 ///
 /// LIMITATION: rcgen keeps its parsed copy of the CA key in memory without wiping it;
 /// the caller's `ca_key_pem` should be in a zeroizing buffer.
@@ -57,11 +60,7 @@ pub fn issue_pem(
         CertificateSigningRequestParams::from_pem(csr_pem).map_err(|err| CertError::Request {
             reason: err.to_string(),
         })?;
-    if request.params.subject_alt_names.is_empty() {
-        return Err(CertError::Request {
-            reason: "it names no DNS name or IP address (subjectAltName)".into(),
-        });
-    }
+    check_request_names(&request.params.subject_alt_names)?;
     let issuer = ca_issuer(ca_cert_pem, ca_key_pem)?;
 
     let rsa = is_rsa(&request);
@@ -102,6 +101,35 @@ fn ca_issuer(ca_cert_pem: &str, ca_key_pem: &str) -> Result<Issuer<'static, KeyP
     }
     Issuer::from_ca_cert_der(&der, key)
         .map_err(|err| bad(format!("cannot use the CA certificate: {err}")))
+}
+
+/// The CA issues for DNS names and IP addresses only, each a well-formed name: TLS
+/// clients ignore the common name, and other kinds (e-mail, URI) have no place in a
+/// server certificate.
+fn check_request_names(sans: &[SanType]) -> Result<(), CertError> {
+    let refuse = |reason: String| Err(CertError::Request { reason });
+    if sans.is_empty() {
+        return refuse("it names no DNS name or IP address (subjectAltName)".into());
+    }
+    for san in sans {
+        match san {
+            SanType::IpAddress(_) => {}
+            SanType::DnsName(name) => {
+                let name = name.as_str();
+                if let Err(reason) = check_name(name) {
+                    return refuse(format!("subjectAltName {name:?}: {reason}"));
+                }
+                if is_node_name(name) {
+                    return refuse(format!(
+                        "subjectAltName {name:?}: node-<id> names are reserved for the \
+                         cluster's node certificates"
+                    ));
+                }
+            }
+            other => return refuse(format!("subjectAltName {other:?} is not a DNS name or IP")),
+        }
+    }
+    Ok(())
 }
 
 fn is_rsa(request: &CertificateSigningRequestParams) -> bool {

@@ -4,6 +4,8 @@
 //! - [`self_signed_pem`] (`request`): a self-signed server certificate for a cluster key;
 //! - [`issue_pem`] (`issue`): a certificate for a CSR from a CA certificate and key file,
 //!   such as the development CA of `hsmctl pki init`;
+//! - [`check_name`], [`is_node_name`] (`names`): which subject alternative names are
+//!   accepted;
 //! - [`CertError`] (`error`); `remote` lets rcgen sign through the cluster.
 //!
 //! The signatures go through a [`TlsSigner`](crate::tls::TlsSigner), with its deadline and
@@ -29,11 +31,13 @@
 
 mod error;
 mod issue;
+mod names;
 mod remote;
 mod request;
 
 pub use error::CertError;
 pub use issue::{DEFAULT_VALIDITY_DAYS, IssueOptions, issue_pem};
+pub use names::{check_name, is_node_name};
 pub use request::{csr_pem, self_signed_pem};
 
 use rcgen::SerialNumber;

@@ -6,6 +6,7 @@ use rcgen::{
 };
 
 use super::error::CertError;
+use super::names::check_name;
 use super::remote::RemoteKey;
 use super::{Subject, random_serial, validity};
 use crate::tls::TlsSigner;
@@ -69,6 +70,9 @@ fn subject_params(subject: &Subject) -> Result<CertificateParams, CertError> {
     } else {
         subject.sans.clone()
     };
+    for san in &sans {
+        check_name(san).map_err(|reason| invalid(format!("{san:?}: {reason}")))?;
+    }
     let mut params = CertificateParams::new(sans)
         .map_err(|err| invalid(format!("a subject alternative name is unusable: {err}")))?;
 
@@ -121,6 +125,18 @@ mod tests {
     fn an_empty_common_name_is_refused() {
         let err = subject_params(&subject(" ", &["localhost"])).unwrap_err();
         assert!(matches!(err, CertError::Subject { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_san_with_spaces_is_refused_with_its_value() {
+        let err = subject_params(&subject("svc", &["bad name!"])).unwrap_err();
+        assert!(err.to_string().contains("\"bad name!\""), "{err}");
+    }
+
+    #[test]
+    fn a_common_name_that_is_no_dns_name_needs_sans() {
+        assert!(subject_params(&subject("Web tier", &[])).is_err());
+        assert!(subject_params(&subject("Web tier", &["web.example"])).is_ok());
     }
 
     #[test]

@@ -226,3 +226,55 @@ fn list_page_token_conflicts_with_all() {
     let args = ["key", "list", "--all", "--page-token", "t"];
     assert_eq!(parse_error(&args), ErrorKind::ArgumentConflict);
 }
+
+#[test]
+fn key_csr_takes_names_and_needs_a_cn_or_a_san() {
+    let cli = parse(&[
+        "key",
+        "csr",
+        "k-1",
+        "--san",
+        "a.example",
+        "--san",
+        "10.0.0.1",
+    ]);
+    let Command::Key(KeyCommand::Csr { id, subject, out }) = cli.command else {
+        panic!("not key csr");
+    };
+    assert_eq!(id, "k-1");
+    assert_eq!(subject.sans, ["a.example", "10.0.0.1"]);
+    assert_eq!((subject.common_name, out), (None, None));
+
+    let missing = parse_error(&["key", "csr", "k-1"]);
+    assert_eq!(missing, ErrorKind::MissingRequiredArgument);
+}
+
+#[test]
+fn key_self_sign_defaults_to_ninety_days_and_refuses_zero() {
+    let cli = parse(&["key", "self-sign", "k-1", "--cn", "svc.internal"]);
+    let Command::Key(KeyCommand::SelfSign { days, subject, .. }) = cli.command else {
+        panic!("not key self-sign");
+    };
+    assert_eq!(days, 90);
+    assert_eq!(subject.common_name.as_deref(), Some("svc.internal"));
+
+    let zero = parse_error(&["key", "self-sign", "k-1", "--cn", "a", "--days", "0"]);
+    assert_eq!(zero, ErrorKind::ValueValidation);
+}
+
+#[test]
+fn pki_issue_defaults_to_a_server_certificate_without_the_chain() {
+    let cli = parse(&["pki", "issue", "--dir", "pki", "--csr", "www.csr"]);
+    let Command::Pki(PkiCommand::Issue {
+        days,
+        client_auth,
+        chain,
+        out,
+        ..
+    }) = cli.command
+    else {
+        panic!("not pki issue");
+    };
+    assert_eq!(days, keyhold_client::certs::DEFAULT_VALIDITY_DAYS);
+    assert_eq!((client_auth, chain, out), (false, false, None));
+}
