@@ -1,10 +1,15 @@
 //! Keys of every algorithm, generated through one node, sign on every node at once
 //! (read-your-writes via the returned index), and openssl verifies every signature.
-//! A write sent to a follower is forwarded to the leader.
+//! A write sent to a follower is forwarded to the leader. A follower that lags behind the
+//! quorum still finds a key acknowledged a moment ago, without being given its index.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+use std::time::Duration;
+
 use keyhold_cluster_tests::openssl::{spki_to_pem, verify, verify_ecdsa_digest};
+use keyhold_cluster_tests::ops::{generate, sign};
+use keyhold_cluster_tests::proxy::Direction;
 use keyhold_cluster_tests::{Cluster, ClusterOptions};
 use keyhold_proto::v1::sign_request::Input;
 use keyhold_proto::v1::{GenerateKeyRequest, GetKeyRequest, ListKeysRequest, SignRequest};
@@ -162,4 +167,53 @@ async fn a_write_sent_to_a_follower_is_forwarded_and_readable_everywhere() {
             &signed.signature
         ));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_follower_finds_a_key_acknowledged_a_moment_ago_without_min_index() {
+    let cluster = Cluster::start(ClusterOptions {
+        proxied: true,
+        ..Default::default()
+    })
+    .await;
+    let leader = cluster.leader().await;
+    let (fast, slow) = {
+        let followers: Vec<u64> = (1..=3).filter(|&n| n != leader).collect();
+        (followers[0], followers[1])
+    };
+
+    eprintln!("--- entries reach node {slow} 400 ms after node {fast}, which makes the quorum");
+    let network = cluster.network().unwrap();
+    let link = network.raft_link(leader, slow).unwrap();
+    link.set_latency(Direction::ToTarget, Duration::from_millis(400));
+
+    eprintln!("--- each new key is found and signs on the lagging follower at once");
+    for round in 0..5 {
+        let (fresh, _) = generate(&cluster, leader, "ec-p256", &format!("fresh-{round}")).await;
+        let got = cluster
+            .key_client(slow)
+            .get_key(GetKeyRequest {
+                key_id: fresh.id.clone(),
+                min_index: 0,
+            })
+            .await
+            .unwrap_or_else(|err| panic!("round {round}: {err:?}"));
+        assert_eq!(got.into_inner().key.unwrap().id, fresh.id);
+        let (fresh, _) = generate(&cluster, leader, "ec-p256", &format!("sign-{round}")).await;
+        sign(&cluster, slow, &fresh.id, "ecdsa-sha256", b"fresh", 0)
+            .await
+            .unwrap_or_else(|err| panic!("round {round}: {err:?}"));
+    }
+
+    eprintln!("--- a key that was never made is still NOT_FOUND there");
+    let missing = cluster
+        .key_client(slow)
+        .get_key(GetKeyRequest {
+            key_id: "k-00000000000000aa".into(),
+            min_index: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    network.heal();
 }

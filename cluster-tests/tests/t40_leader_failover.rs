@@ -1,5 +1,6 @@
-//! kill -9 the leader: a new leader is elected, every acknowledged key still signs, new
-//! keys can be made, and the old leader catches up (from a snapshot: the log is purged
+//! kill -9 the leader: a write sent to a follower at that moment waits for the new
+//! leader instead of failing, a new leader is elected, every acknowledged key still signs,
+//! new keys can be made, and the old leader catches up (from a snapshot: the log is purged
 //! aggressively here) when restarted. With two nodes gone, writes fail UNAVAILABLE.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
@@ -41,6 +42,9 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
         .unwrap();
     cluster.kill(old_leader);
     let survivors: Vec<u64> = (1..=3).filter(|&n| n != old_leader).collect();
+
+    eprintln!("--- a write sent to a survivor at once waits for the election and commits");
+    keys.push(generate(&cluster, survivors[0], "ec-p256", "during-election").await);
     let new_leader = wait_until("a new leader", Duration::from_secs(20), || async {
         let s = cluster.status(survivors[0]).await?;
         (s.leader_id != 0 && s.leader_id != old_leader).then_some(s.leader_id)
@@ -112,9 +116,25 @@ async fn killing_the_leader_loses_no_key_and_the_old_leader_catches_up() {
     };
     let err = cluster
         .key_client(lone)
-        .generate_key(req)
+        .generate_key(req.clone())
         .await
         .expect_err("no quorum");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     assert!(err.message().contains("quorum"), "{}", err.message());
+
+    eprintln!("--- a caller's 2 s deadline gets the definite UNAVAILABLE before it runs out");
+    let mut request = tonic::Request::new(req);
+    request.set_timeout(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let err = cluster
+        .key_client(lone)
+        .generate_key(request)
+        .await
+        .expect_err("no quorum");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -7,6 +7,7 @@ use keyhold_proto::v1::key_service_server::KeyService;
 use keyhold_proto::v1::{self as pb, sign_request::Input};
 use tonic::{Request, Response, Status};
 
+use super::deadline::caller_patience;
 use super::status::to_status;
 use crate::error::Error;
 use crate::keys::KeyRecord;
@@ -45,10 +46,11 @@ impl KeyService for KeyApi {
         &self,
         request: Request<pb::GenerateKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
+        let patience = caller_patience(request.metadata());
         let r = request.into_inner();
         let new = self
             .node
-            .generate_key(&r.algorithm, &r.label, &r.usage)
+            .generate_key(&r.algorithm, &r.label, &r.usage, patience)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::KeyWriteResponse {
@@ -61,10 +63,11 @@ impl KeyService for KeyApi {
         &self,
         request: Request<pb::ImportKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
+        let patience = caller_patience(request.metadata());
         let r = request.into_inner();
         let new = self
             .node
-            .import_key(r.private_key, &r.label, &r.usage)
+            .import_key(r.private_key, &r.label, &r.usage, patience)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::KeyWriteResponse {
@@ -109,9 +112,10 @@ impl KeyService for KeyApi {
         &self,
         request: Request<pb::DestroyKeyRequest>,
     ) -> Result<Response<pb::DestroyKeyResponse>, Status> {
+        let patience = caller_patience(request.metadata());
         let index = self
             .node
-            .destroy_key(&request.get_ref().key_id)
+            .destroy_key(&request.get_ref().key_id, patience)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::DestroyKeyResponse { index }))

@@ -1,7 +1,8 @@
-//! The public gRPC API over mutual TLS: key service, cluster service, and the mapping
-//! from errors to statuses.
+//! The public gRPC API over mutual TLS: key service, cluster service, the mapping from
+//! errors to statuses, and the caller's deadline (`deadline`).
 
 pub mod cluster_service;
+pub mod deadline;
 pub mod key_service;
 pub mod status;
 

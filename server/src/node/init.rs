@@ -62,7 +62,7 @@ impl Node {
             cluster_id: cluster_id.clone(),
             key_check: check,
         };
-        let (index, outcome) = self.propose(command).await?;
+        let (index, outcome) = self.propose(command, None).await?;
         if outcome != Outcome::Initialized {
             return Err(Error::AlreadyInitialized);
         }

@@ -128,11 +128,15 @@ impl Node {
     pub async fn key_info(&self, key_id: &str, min_index: u64) -> Result<KeyRecord, Error> {
         check_key_id(key_id)?;
         self.wait_applied(min_index).await?;
-        self.store
-            .read(|s| s.keys.get(key_id).cloned())
-            .ok_or_else(|| Error::KeyNotFound {
-                id: key_id.to_owned(),
-            })
+        let read = || self.store.read(|s| s.keys.get(key_id).cloned());
+        let record = match read() {
+            Some(record) => Some(record),
+            None if self.catch_up_with_leader().await => read(),
+            None => None,
+        };
+        record.ok_or_else(|| Error::KeyNotFound {
+            id: key_id.to_owned(),
+        })
     }
 
     /// A page of keys after `page_token`, optionally with exactly `label`.
@@ -204,13 +208,20 @@ impl Node {
         self.wait_applied(min_index).await?;
         self.check_fresh()?;
 
-        let usable = self.store.read(|s| {
-            s.keys.get(id).map(|r| Usable {
-                algorithm: r.algorithm,
-                usage: r.usage,
-                version: r.version,
+        let read = || {
+            self.store.read(|s| {
+                s.keys.get(id).map(|r| Usable {
+                    algorithm: r.algorithm,
+                    usage: r.usage,
+                    version: r.version,
+                })
             })
-        });
+        };
+        let usable = match read() {
+            Some(usable) => Some(usable),
+            None if self.catch_up_with_leader().await => read(),
+            None => None,
+        };
         let Some(usable) = usable else {
             return Err(Error::KeyNotFound { id: id.to_owned() });
         };
@@ -256,6 +267,30 @@ impl Node {
             return Err(Error::KeyNotFound { id: id.to_owned() });
         }
         Ok(parsed)
+    }
+
+    /// Before a follower says a key does not exist: the key may have been committed a
+    /// heartbeat ago and not yet applied here. Asks the leader for its commit index and
+    /// waits (bounded) to apply it. True when this node applied more entries meanwhile,
+    /// so a second look may find the key; false on the leader, whose applied state
+    /// already holds every acknowledged write, or when the leader cannot be asked.
+    async fn catch_up_with_leader(&self) -> bool {
+        let leader = self.metrics().current_leader;
+        let Some(leader) = leader.filter(|&leader| leader != self.id()) else {
+            return false;
+        };
+        let members = self.members();
+        let Some(info) = members.get(&leader) else {
+            return false;
+        };
+        let Some(status) = self.peer_status(leader, info).await else {
+            return false;
+        };
+        let before = *self.store.applied().borrow();
+        if status.commit_index <= before {
+            return false;
+        }
+        self.wait_applied(status.commit_index).await.is_ok()
     }
 
     /// Refuses when no leader has been heard from within `max_staleness`.

@@ -99,7 +99,7 @@ impl Node {
         futures::future::join_all(asks).await
     }
 
-    async fn peer_status(&self, id: u64, info: &NodeInfo) -> Option<LocalStatus> {
+    pub(super) async fn peer_status(&self, id: u64, info: &NodeInfo) -> Option<LocalStatus> {
         let mut client = self.peers.client(id, &info.raft_addr).ok()?;
         let mut request = tonic::Request::new(NodeStatusRequest {});
         request.set_timeout(PEER_STATUS_TIMEOUT);

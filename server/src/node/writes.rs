@@ -17,8 +17,12 @@ use crate::seal::{ClusterKey, WrapContext};
 
 /// How long a write may take to commit before the caller is told it is unconfirmed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a write waits for an election when no leader is known.
-const LEADER_WAIT: Duration = Duration::from_secs(3);
+/// Longest single wait for a leader to be known, between two looks at the metrics.
+const LEADER_WAIT: Duration = Duration::from_millis(500);
+/// Time kept back from the caller's deadline to send a definite answer before it.
+const REPLY_MARGIN: Duration = Duration::from_millis(250);
+/// Longest wait for another leader between two such forwards.
+const FORWARD_PAUSE: Duration = Duration::from_millis(300);
 /// Longest label accepted.
 pub(super) const MAX_LABEL_LEN: usize = 128;
 
@@ -34,6 +38,23 @@ pub enum ForwardError {
     Timeout,
     /// Anything else; logged on the receiver.
     Failed,
+}
+
+/// Why a forward failed, and whether the leader can have seen the write.
+enum Forwarded {
+    /// The write never reached a leader that could append it: safe to send again.
+    Unsent(Error),
+    /// The leader may have appended it: its outcome is unknown, never send it again.
+    Failed(Error),
+}
+
+/// A key about to be stored, before it has an id.
+struct NewRecord {
+    algorithm: Algorithm,
+    label: String,
+    usage: Usage,
+    public_key_der: Vec<u8>,
+    imported: bool,
 }
 
 /// A committed write: its log index and what it did.
@@ -54,6 +75,7 @@ impl Node {
         algorithm: &str,
         label: &str,
         usage: &str,
+        patience: Option<Duration>,
     ) -> Result<NewKey, Error> {
         let algorithm: Algorithm = algorithm.parse().map_err(|e| {
             Error::invalid(
@@ -64,8 +86,14 @@ impl Node {
         let (label, usage) = check_label_usage(label, usage, algorithm)?;
         let key = self.writable_cluster_key()?;
         let (material, spki) = self.pool.run(move || crypto::generate(algorithm)).await??;
-        self.store_key(&key, algorithm, label, usage, material, spki, false)
-            .await
+        let new = NewRecord {
+            algorithm,
+            label,
+            usage,
+            public_key_der: spki,
+            imported: false,
+        };
+        self.store_key(&key, new, material, patience).await
     }
 
     /// Imports an existing private key.
@@ -74,6 +102,7 @@ impl Node {
         private_key: Vec<u8>,
         label: &str,
         usage: &str,
+        patience: Option<Duration>,
     ) -> Result<NewKey, Error> {
         if private_key.is_empty() {
             return Err(Error::invalid("private_key", "must not be empty"));
@@ -84,15 +113,21 @@ impl Node {
             .run(move || crypto::import(&private_key))
             .await??;
         let (label, usage) = check_label_usage(label, usage, algorithm)?;
-        self.store_key(&key, algorithm, label, usage, material, spki, true)
-            .await
+        let new = NewRecord {
+            algorithm,
+            label,
+            usage,
+            public_key_der: spki,
+            imported: true,
+        };
+        self.store_key(&key, new, material, patience).await
     }
 
     /// Destroys a key on every node; returns the log index.
-    pub async fn destroy_key(&self, id: &str) -> Result<u64, Error> {
+    pub async fn destroy_key(&self, id: &str, patience: Option<Duration>) -> Result<u64, Error> {
         check_key_id(id)?;
         let (index, outcome) = self
-            .propose(Command::DestroyKey { id: id.to_owned() })
+            .propose(Command::DestroyKey { id: id.to_owned() }, patience)
             .await?;
         match outcome {
             Outcome::KeyDestroyed => Ok(index),
@@ -101,17 +136,20 @@ impl Node {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
     async fn store_key(
         &self,
         key: &ClusterKey,
-        algorithm: Algorithm,
-        label: String,
-        usage: Usage,
+        new: NewRecord,
         material: KeyMaterial,
-        public_key_der: Vec<u8>,
-        imported: bool,
+        patience: Option<Duration>,
     ) -> Result<NewKey, Error> {
+        let NewRecord {
+            algorithm,
+            label,
+            usage,
+            public_key_der,
+            imported,
+        } = new;
         let id = new_key_id()?;
         let ctx = WrapContext {
             key_id: &id,
@@ -134,7 +172,8 @@ impl Node {
             created_index: 0,
             imported,
         };
-        let (index, outcome) = self.propose(Command::PutKey(record.clone())).await?;
+        let command = Command::PutKey(record.clone());
+        let (index, outcome) = self.propose(command, patience).await?;
         if outcome != Outcome::KeyStored {
             return Err(Error::Internal(format!("put applied as {outcome:?}")));
         }
@@ -160,26 +199,54 @@ impl Node {
     }
 
     /// Commits `command` through Raft, forwarding to the leader when this node is not it.
-    pub async fn propose(&self, command: Command) -> Result<Committed, Error> {
-        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+    ///
+    /// A forward that provably never reached the leader (no connection, or the node
+    /// answered that it no longer leads, which it says before appending anything) is
+    /// tried again as the election settles: a write that lands on a follower while the
+    /// leader dies then waits for the new leader instead of failing. It keeps trying for
+    /// three election timeouts (a candidate's votes are refused for one while the old
+    /// leader's lease runs, and a vote may be split), or until just before the caller's
+    /// `patience` runs out, so that the caller still gets a definite "not written". A
+    /// forward that may have reached the leader is never repeated.
+    pub async fn propose(
+        &self,
+        command: Command,
+        patience: Option<Duration>,
+    ) -> Result<Committed, Error> {
+        let start = tokio::time::Instant::now();
+        let window = self.forward_window(patience);
         loop {
-            match self.propose_local(command.clone()).await {
+            let err = match self.propose_local(command.clone()).await {
                 Ok(done) => return Ok(done),
                 Err(ForwardError::NotLeader {
                     leader_hint: Some(leader),
-                }) if leader != self.id() => {
-                    return self.forward(leader, &command).await;
-                }
+                }) if leader != self.id() => match self.forward(leader, &command).await {
+                    Ok(done) => return Ok(done),
+                    Err(Forwarded::Unsent(_)) if start.elapsed() < window => {
+                        self.wait_for_other_leader(leader).await;
+                        continue;
+                    }
+                    Err(Forwarded::Unsent(err) | Forwarded::Failed(err)) => return Err(err),
+                },
                 // No leader yet, or this node is still taking office: wait for the election.
-                Err(ForwardError::NotLeader { .. }) if tokio::time::Instant::now() < deadline => {
+                Err(ForwardError::NotLeader { .. }) if start.elapsed() < window => {
                     self.wait_for_leader().await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                Err(ForwardError::NotLeader { .. } | ForwardError::Timeout) => {
-                    return Err(self.no_quorum());
-                }
-                Err(ForwardError::Failed) => return Err(Error::Internal("write failed".into())),
-            }
+                Err(ForwardError::NotLeader { .. } | ForwardError::Timeout) => self.no_quorum(),
+                Err(ForwardError::Failed) => Error::Internal("write failed".into()),
+            };
+            return Err(err);
+        }
+    }
+
+    /// How long a write may wait for a leader and retry forwards that never arrived.
+    fn forward_window(&self, patience: Option<Duration>) -> Duration {
+        let elections = Duration::from_millis(3 * self.config.raft.election_max_ms);
+        match patience {
+            Some(patience) => elections.min(patience.saturating_sub(REPLY_MARGIN)),
+            None => elections,
         }
     }
 
@@ -201,10 +268,11 @@ impl Node {
         }
     }
 
-    async fn forward(&self, leader: u64, command: &Command) -> Result<Committed, Error> {
+    /// Sends `command` to `leader` to commit there.
+    async fn forward(&self, leader: u64, command: &Command) -> Result<Committed, Forwarded> {
         let members = self.members();
         let Some(info) = members.get(&leader) else {
-            return Err(self.no_quorum());
+            return Err(Forwarded::Unsent(self.no_quorum()));
         };
         let unavailable = |reason: String| {
             Error::NoQuorum {
@@ -215,24 +283,48 @@ impl Node {
         let mut client = self
             .peers
             .client(leader, &info.raft_addr)
-            .map_err(unavailable)?;
-        let data = serde_json::to_vec(command).map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|reason| Forwarded::Unsent(unavailable(reason)))?;
+        let data = serde_json::to_vec(command)
+            .map_err(|e| Forwarded::Failed(Error::Internal(e.to_string())))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(WRITE_TIMEOUT + Duration::from_secs(1));
-        let reply = client
-            .forward_write(request)
-            .await
-            .map_err(|s| unavailable(s.to_string()))?;
+        let reply = client.forward_write(request).await.map_err(|status| {
+            let unsent = never_sent(&status);
+            let err = unavailable(status.to_string());
+            if unsent {
+                Forwarded::Unsent(err)
+            } else {
+                Forwarded::Failed(err)
+            }
+        })?;
         let result: Result<Committed, ForwardError> =
-            serde_json::from_slice(&reply.into_inner().data)
-                .map_err(|e| Error::Internal(format!("bad forward reply: {e}")))?;
+            serde_json::from_slice(&reply.into_inner().data).map_err(|e| {
+                Forwarded::Failed(Error::Internal(format!("bad forward reply: {e}")))
+            })?;
         result.map_err(|e| match e {
-            ForwardError::NotLeader { leader_hint } => Error::NoQuorum { leader_hint },
-            ForwardError::Timeout => Error::NoQuorum {
+            ForwardError::NotLeader { leader_hint } => {
+                Forwarded::Unsent(Error::NoQuorum { leader_hint })
+            }
+            ForwardError::Timeout => Forwarded::Failed(Error::NoQuorum {
                 leader_hint: Some(leader),
-            },
-            ForwardError::Failed => Error::Internal("forwarded write failed".into()),
+            }),
+            ForwardError::Failed => {
+                Forwarded::Failed(Error::Internal("forwarded write failed".into()))
+            }
         })
+    }
+
+    /// Waits (briefly) for the leader to be someone other than `old`: after a failed
+    /// forward, the next attempt should go to whoever leads once the election settles.
+    async fn wait_for_other_leader(&self, old: u64) {
+        let _ = self
+            .raft
+            .wait(Some(FORWARD_PAUSE))
+            .metrics(
+                |m| m.current_leader.is_some_and(|leader| leader != old),
+                "another leader",
+            )
+            .await;
     }
 
     async fn wait_for_leader(&self) {
@@ -247,6 +339,18 @@ impl Node {
         let leader_hint = self.metrics().current_leader;
         Error::NoQuorum { leader_hint }
     }
+}
+
+/// True when tonic failed to connect, so the request never left this node.
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut next = std::error::Error::source(status);
+    while let Some(err) = next {
+        if err.is::<tonic::ConnectError>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 trait WithLog {
