@@ -5,8 +5,10 @@
 #   ./drill.sh --fresh    first purge any previous compose cluster (data and state)
 # Every key acknowledged before or during a fault must still sign afterwards on every
 # node; the cut-off node must refuse writes, the majority accept them, and the cut-off
-# node must catch up after healing. Traffic stays on 127.0.0.1 and the networks compose
-# made. Exits non-zero on the first failed check.
+# node must catch up after healing. Each node's readiness check (`hsmd health`) must fail
+# on the cut-off node and pass again on every node after each heal or restart. Traffic
+# stays on 127.0.0.1 and the networks compose made. Exits non-zero on the first failed
+# check.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -59,6 +61,21 @@ wait_until() {
     done
 }
 
+# node_ready N: node N's own readiness check (`hsmd health` in its container, the check
+# behind its Docker health status, run now rather than waiting for the next interval).
+node_ready() {
+    docker exec "keyhold-node-$1" /usr/local/bin/hsmd health --config /etc/keyhold/hsmd.toml
+}
+
+# node_not_ready N: node N's readiness check fails.
+node_not_ready() {
+    ! node_ready "$1"
+}
+
+all_ready() {
+    node_ready 1 && node_ready 2 && node_ready 3
+}
+
 new_key() {
     local id
     id="$(json "${2:-$config}" key generate --algorithm ec-p256 --label "drill-$1" |
@@ -102,6 +119,8 @@ wait_until "a new leader" 30 new_leader
 echo "--- new leader after $((SECONDS - start))s"
 wait_until "writes to succeed again" 30 new_key during-leader-kill
 docker start "keyhold-node-$old" >/dev/null
+wait_until "node $old to be ready again" 60 node_ready "$old"
+echo "--- node $old is ready again ($(node_ready "$old"))"
 check_all_keys_sign_everywhere
 
 echo "=== drill az-partition"
@@ -115,12 +134,16 @@ echo "--- the cut-off node refused a write"
 new_key majority-1 "$(node_config 1)"
 new_key majority-2 "$(node_config 2)"
 echo "--- the majority accepted writes"
+wait_until "the cut-off node to report not ready" 30 node_not_ready "$cut"
+echo "--- the cut-off node reports: $(node_ready "$cut" 2>&1)"
 docker network connect --ip 172.30.0.1$cut keyhold_backbone "keyhold-node-$cut"
 echo "--- healed"
+wait_until "node $cut to be ready again" 60 node_ready "$cut"
 check_all_keys_sign_everywhere
 
 echo "=== compose restart keeps data"
 compose restart >/dev/null
+wait_until "every node to be ready after the restart" 90 all_ready
 wait_until "the cluster after restart" 90 sign_on 1 "${keys[0]}"
 check_all_keys_sign_everywhere
 echo "=== drills passed"

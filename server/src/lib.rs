@@ -6,12 +6,14 @@
 //! - [`raft`]: openraft type config, redb storage, node-to-node network;
 //! - [`node`]: a running node assembled from these parts;
 //! - [`api`]: the public gRPC services and the error-to-status mapping;
+//! - [`health`]: `hsmd health`, a node asking its own API whether it is live and ready;
 //! - [`config`], [`tls`], [`serve`]: configuration, certificates and listeners.
 
 pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod health;
 pub mod keys;
 pub mod node;
 pub mod raft;
