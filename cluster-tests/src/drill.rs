@@ -4,22 +4,26 @@
 //! [`DrillReport`] (text through `Display`, JSON through serde), never a panic: usable
 //! from tests and from `hsmctl drill`.
 //!
-//! - `load`: the load generator; `record`: one operation and its result;
+//! - `load`: the load generator; `handshake`: its TLS server and handshakes;
+//!   `record`: one operation and its result;
 //! - `faults`: what each drill does to the cluster;
 //! - `observe`: the leader watcher and bounded waits, from outside the proxies;
 //! - `checks`: key accounting after the drill;
-//! - `stats`, `report` and `text`: figures per phase, the report, its text form;
+//! - `stats`, `report`, `verdict` and `text`: figures per phase, the report, what it
+//!   must show to pass, its text form;
 //! - `error`: why a drill could not run to its report.
 
 mod checks;
 mod error;
 mod faults;
+mod handshake;
 mod load;
 mod observe;
 mod record;
 mod report;
 mod stats;
 mod text;
+mod verdict;
 
 use std::fmt;
 use std::future::Future;
@@ -29,12 +33,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::FutureExt;
-use keyhold_client::{Client, ClientConfig};
+use keyhold_client::ClientConfig;
 use serde::Serialize;
 use tokio::time::Instant;
 
 pub use checks::{Checks, PartitionChecks};
 pub use error::DrillError;
+pub use handshake::{HandshakeOptions, HandshakeSetup};
 pub use load::LoadOptions;
 pub use record::{OpKind, OpRecord, Source};
 pub use report::{DrillReport, ErrorCount, LeaderFigures, Phase, PhaseStats, RoleChange, Timeline};
@@ -235,9 +240,10 @@ async fn drill_on(
 ) -> Result<DrillReport, DrillError> {
     let started_ms = clock.now_ms();
     progress(options, describe_load(&options.load));
-    let client = load_client(cluster).await?;
+    let config = load_config(cluster)?;
     let prefix = format!("drill-{name}");
-    let load = load::Load::start(client, clock, &prefix, &options.load).await?;
+    let load = load::Load::start(config, clock, &prefix, &options.load).await?;
+    let handshake = load.handshake_setup();
     let watcher = observe::Watcher::start(cluster, clock);
     tokio::time::sleep(options.warmup).await;
 
@@ -268,6 +274,7 @@ async fn drill_on(
         checked_ms: clock.now_ms(),
     };
     let mut report = report::assemble(name, options, timeline, &fault, records, &samples, checks);
+    report.handshake = handshake;
     if let Err(err) = recovery {
         report.fail(format!("the cluster did not recover: {err}"));
     }
@@ -279,8 +286,17 @@ fn describe_load(load: &LoadOptions) -> String {
         0 => "no destroys".to_owned(),
         n => format!("one write in {n} destroys a key"),
     };
+    let handshakes = match &load.handshakes {
+        Some(h) => format!(
+            "TLS handshakes one at a time ({} ms pause, signer deadline {} ms, {} ms per node)",
+            h.pause.as_millis(),
+            h.deadline.as_millis(),
+            h.attempt_timeout.as_millis()
+        ),
+        None => "no TLS handshakes".to_owned(),
+    };
     format!(
-        "load: {} signers ({} ms pause), a write every {} ms, {destroys}",
+        "load: {} signers ({} ms pause), a write every {} ms, {destroys}, {handshakes}",
         load.signers,
         load.sign_pause.as_millis(),
         load.write_interval.as_millis()
@@ -294,8 +310,9 @@ pub(crate) fn progress(options: &DrillOptions, step: String) {
     }
 }
 
-/// A client like a web server's, reaching every node through its client proxy.
-async fn load_client(cluster: &Cluster) -> Result<Client, DrillError> {
+/// A client configuration like a web server's, reaching every node through its client
+/// proxy.
+fn load_config(cluster: &Cluster) -> Result<ClientConfig, DrillError> {
     let pki = cluster.pki_dir();
     let read = |name: &str| {
         let path = pki.join(name);
@@ -309,13 +326,12 @@ async fn load_client(cluster: &Cluster) -> Result<Client, DrillError> {
         .iter()
         .map(|node| format!("https://{}", cluster.client_addr(node.id)))
         .collect();
-    let config = ClientConfig::new(
+    Ok(ClientConfig::new(
         endpoints,
         read("ca.pem")?,
         read("client.pem")?,
         read("client.key")?,
-    );
-    Ok(Client::connect(config).await?)
+    ))
 }
 
 fn copy_logs(cluster: &Cluster, dir: &Path) -> Result<(), DrillError> {

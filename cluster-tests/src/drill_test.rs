@@ -1,9 +1,11 @@
 //! Running a drill from a `#[test]`: one drill at a time per test binary, logs and the
-//! JSON report kept under the target's tmp dir, the text report printed.
+//! JSON report kept under the target's tmp dir, the text report printed; and the
+//! assertions the drill tests share.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
+use crate::drill::{OpKind, Phase};
 use crate::{DrillName, DrillOptions, DrillReport, run_drill};
 
 /// One drill at a time: each runs a three-node cluster and a load on two cores.
@@ -31,4 +33,16 @@ pub fn drill_for_test(name: DrillName, target_tmp: &str) -> DrillReport {
         .write_json(&dir.join("report.json"))
         .expect("report written");
     report
+}
+
+/// The load made TLS handshakes in every phase, and none failed.
+pub fn assert_handshakes_never_failed(report: &DrillReport) {
+    assert!(report.handshake.is_some(), "no handshake server\n{report}");
+    for phase in [Phase::Before, Phase::During, Phase::After] {
+        let made = report
+            .stats(phase, OpKind::Handshake)
+            .map_or(0, |stats| stats.attempted);
+        assert!(made > 0, "no handshake {phase:?} the fault\n{report}");
+    }
+    assert_eq!(report.failed_handshakes(), 0, "{report}");
 }

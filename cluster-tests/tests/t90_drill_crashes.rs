@@ -1,11 +1,11 @@
 //! Drills that crash or freeze a node while a load runs: leader-kill, follower-kill and
 //! leader-freeze. A quorum and a healthy node stay reachable throughout, so no key may be
-//! lost and no signature may fail (leader-freeze: see the limitation there); losing the
-//! leader must elect a new one.
+//! lost and no signature or TLS handshake may fail; losing the leader must elect a new
+//! one.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
-use keyhold_cluster_tests::drill_test::drill_for_test;
+use keyhold_cluster_tests::drill_test::{assert_handshakes_never_failed, drill_for_test};
 use keyhold_cluster_tests::{DrillName, DrillReport};
 
 fn drill(name: DrillName) -> DrillReport {
@@ -13,7 +13,7 @@ fn drill(name: DrillName) -> DrillReport {
 }
 
 #[test]
-fn killing_the_leader_loses_no_key_and_fails_no_signature() {
+fn killing_the_leader_loses_no_key_and_fails_no_signature_or_handshake() {
     let report = drill(DrillName::LeaderKill);
     assert!(
         report.checks.lost_keys.is_empty(),
@@ -21,12 +21,13 @@ fn killing_the_leader_loses_no_key_and_fails_no_signature() {
         report.checks.lost_keys
     );
     assert_eq!(report.failed_signs(), 0);
+    assert_handshakes_never_failed(&report);
     assert!(report.leader.new_leader.is_some());
     assert!(report.passed, "{report}");
 }
 
 #[test]
-fn killing_a_follower_loses_no_key_and_fails_no_signature() {
+fn killing_a_follower_loses_no_key_and_fails_no_signature_or_handshake() {
     let report = drill(DrillName::FollowerKill);
     assert!(
         report.checks.lost_keys.is_empty(),
@@ -34,11 +35,12 @@ fn killing_a_follower_loses_no_key_and_fails_no_signature() {
         report.checks.lost_keys
     );
     assert_eq!(report.failed_signs(), 0);
+    assert_handshakes_never_failed(&report);
     assert!(report.passed, "{report}");
 }
 
 #[test]
-fn freezing_the_leader_loses_no_key_and_fails_no_signature() {
+fn freezing_the_leader_loses_no_key_and_fails_no_signature_or_handshake() {
     let report = drill(DrillName::LeaderFreeze);
     assert!(
         report.checks.lost_keys.is_empty(),
@@ -49,5 +51,6 @@ fn freezing_the_leader_loses_no_key_and_fails_no_signature() {
     assert!(report.leader.new_leader.is_some());
     // The client bounds each attempt of a sign, so calls stuck on the frozen node move on.
     assert_eq!(report.failed_signs(), 0, "{report}");
+    assert_handshakes_never_failed(&report);
     assert!(report.passed, "{report}");
 }

@@ -36,7 +36,9 @@ const GRACE: Duration = Duration::from_millis(200);
 pub struct SignerOptions {
     /// Bound on one signature, retries on other nodes included. A handshake whose
     /// signature is not back by then fails. Replaces the client's
-    /// [`ClientConfig::call_timeout`], so every call of the signer's client has it.
+    /// [`ClientConfig::call_timeout`], so every call of the signer's client has it, and
+    /// caps [`ClientConfig::attempt_timeout`] at a third of it (see
+    /// [`SignerOptions::attempt_bound`]).
     pub deadline: Duration,
     /// Threads of the signer's runtime. They only do gRPC I/O; two are plenty.
     pub worker_threads: usize,
@@ -53,6 +55,16 @@ impl Default for SignerOptions {
             worker_threads: DEFAULT_SIGNER_THREADS,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
+    }
+}
+
+impl SignerOptions {
+    /// The bound on one attempt on one node that the signer's client uses, given the
+    /// configured one: at most a third of the deadline, so that a node which stops
+    /// answering without closing its connection (frozen, cut off by a firewall) leaves
+    /// time to ask two others before the handshake's deadline.
+    pub fn attempt_bound(&self, configured: Duration) -> Duration {
+        configured.min(self.deadline / 3)
     }
 }
 
@@ -256,6 +268,7 @@ fn wait<T>(rx: &Receiver<T>, limit: Duration) -> Result<T, RecvTimeoutError> {
 
 fn with_deadline(mut config: ClientConfig, options: &SignerOptions) -> ClientConfig {
     config.call_timeout = options.deadline;
+    config.attempt_timeout = options.attempt_bound(config.attempt_timeout);
     config
 }
 
@@ -303,5 +316,29 @@ impl Drop for OwnedRuntime {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_attempt_leaves_room_for_two_other_nodes_within_the_deadline() {
+        let options = SignerOptions::default();
+        let endpoints = vec!["https://127.0.0.1:1".to_owned()];
+        let config = ClientConfig::new(endpoints, Vec::new(), Vec::new(), Vec::new());
+        assert_eq!(config.attempt_timeout, crate::DEFAULT_ATTEMPT_TIMEOUT);
+
+        let config = with_deadline(config, &options);
+        assert_eq!(config.call_timeout, DEFAULT_SIGN_DEADLINE);
+        assert_eq!(config.attempt_timeout, DEFAULT_SIGN_DEADLINE / 3);
+    }
+
+    #[test]
+    fn a_shorter_configured_attempt_is_kept() {
+        let options = SignerOptions::default();
+        let short = Duration::from_millis(100);
+        assert_eq!(options.attempt_bound(short), short);
     }
 }

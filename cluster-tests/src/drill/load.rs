@@ -1,20 +1,23 @@
 //! The load a drill runs through `keyhold_client::Client`, as a web server would: signers
-//! that sign back to back (with a short pause), and a writer that starts a key write at a
+//! that sign back to back (with a short pause), a writer that starts a key write at a
 //! fixed interval whether or not earlier writes have finished (generates, and now and
-//! then a destroy of a key it made). Every operation is recorded with its start, end and
-//! result; judging them is left to `checks` and `stats`.
+//! then a destroy of a key it made), and (optionally) TLS handshakes one after another
+//! with a server whose key is a cluster key (the server is `handshake`'s). Every
+//! operation is recorded with its start, end and result; judging them is left to
+//! `checks` and `stats`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyhold_client::Client;
 use keyhold_client::v1::sign_request::Input;
 use keyhold_client::v1::{DestroyKeyRequest, GenerateKeyRequest, SignRequest};
+use keyhold_client::{Client, ClientConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::handshake::{HandshakeOptions, HandshakeServer, HandshakeSetup};
 use super::record::{OpKind, OpRecord, Source};
 use super::{Clock, DrillError, LOAD_ALGORITHM, LOAD_SCHEME};
 
@@ -31,6 +34,9 @@ pub struct LoadOptions {
     pub destroy_every: u32,
     /// Keys made before the load starts, signed with throughout.
     pub sign_keys: usize,
+    /// TLS handshakes with a server whose certificate key is a cluster key, made before
+    /// the load starts (`None`: no handshakes).
+    pub handshakes: Option<HandshakeOptions>,
 }
 
 impl Default for LoadOptions {
@@ -41,6 +47,7 @@ impl Default for LoadOptions {
             write_interval: Duration::from_millis(200),
             destroy_every: 3,
             sign_keys: 3,
+            handshakes: Some(HandshakeOptions::default()),
         }
     }
 }
@@ -50,6 +57,7 @@ pub(crate) struct Load {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    handshakes: Option<Arc<HandshakeServer>>,
 }
 
 struct Shared {
@@ -65,15 +73,16 @@ struct Shared {
 }
 
 impl Load {
-    /// Makes the signers' keys, then starts the signers and the writer.
+    /// Connects a client with `config`, makes the signers' keys and the handshake
+    /// server, then starts the signers, the writer and the handshakes.
     pub(crate) async fn start(
-        client: Client,
+        config: ClientConfig,
         clock: Clock,
         prefix: &str,
         options: &LoadOptions,
     ) -> Result<Load, DrillError> {
         let shared = Arc::new(Shared {
-            client,
+            client: Client::connect(config.clone()).await?,
             clock,
             prefix: prefix.to_owned(),
             records: Mutex::new(Vec::new()),
@@ -82,15 +91,17 @@ impl Load {
             writes: AtomicU64::new(0),
         });
         for _ in 0..options.sign_keys.max(1) {
-            let record = shared.generate(Source::Setup).await;
-            let Some(id) = record.key_id.clone().filter(|_| record.ok) else {
-                let error = record.error.unwrap_or_default();
-                return Err(DrillError::Setup(format!(
-                    "cannot make a load key: {error}"
-                )));
-            };
+            let id = shared.setup_key().await?;
             lock(&shared.sign_keys).push(id);
         }
+        let handshakes = match &options.handshakes {
+            Some(handshake) => {
+                let key_id = shared.setup_key().await?;
+                let server = HandshakeServer::start(config, &key_id, handshake).await?;
+                Some(Arc::new(server))
+            }
+            None => None,
+        };
 
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -104,13 +115,26 @@ impl Load {
             shared.clone(),
             interval,
             every,
-            stopped,
+            stopped.clone(),
         )));
+        if let (Some(server), Some(handshake)) = (&handshakes, &options.handshakes) {
+            let (shared, server) = (shared.clone(), server.clone());
+            let pause = handshake.pause;
+            tasks.push(tokio::spawn(handshake_loop(shared, server, pause, stopped)));
+        }
         Ok(Load {
             shared,
             stop,
             tasks,
+            handshakes,
         })
+    }
+
+    /// The handshake server, when the load makes handshakes.
+    pub(crate) fn handshake_setup(&self) -> Option<HandshakeSetup> {
+        self.handshakes
+            .as_ref()
+            .map(|server| server.setup().clone())
     }
 
     /// Stops starting operations, waits for those in flight (each ends within the
@@ -137,6 +161,18 @@ impl Drop for Load {
 impl Shared {
     fn record(&self, record: OpRecord) {
         lock(&self.records).push(record);
+    }
+
+    /// A key made before the load starts (recorded, so the checks account for it).
+    async fn setup_key(&self) -> Result<String, DrillError> {
+        let record = self.generate(Source::Setup).await;
+        let Some(id) = record.key_id.clone().filter(|_| record.ok) else {
+            let error = record.error.unwrap_or_default();
+            return Err(DrillError::Setup(format!(
+                "cannot make a load key: {error}"
+            )));
+        };
+        Ok(id)
     }
 
     async fn sign(&self, key_id: String, seq: u64) {
@@ -234,6 +270,18 @@ async fn sign_loop(
         }
         seq += 1;
         // The pause ends early when the load stops.
+        let _ = tokio::time::timeout(pause, stopped.changed()).await;
+    }
+}
+
+async fn handshake_loop(
+    shared: Arc<Shared>,
+    server: Arc<HandshakeServer>,
+    pause: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    while !*stopped.borrow() {
+        shared.record(server.handshake(shared.clock).await);
         let _ = tokio::time::timeout(pause, stopped.changed()).await;
     }
 }

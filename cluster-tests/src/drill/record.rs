@@ -1,6 +1,7 @@
 //! One recorded operation of a drill: its kind, start, end and result, and how a client
 //! failure is classified (a short class name, and whether a failed write may have been
-//! applied all the same). Issuing operations is left to `load`, judging them to `checks`.
+//! applied all the same). Issuing operations is left to `load` and `handshake`, judging
+//! them to `checks`.
 
 use keyhold_client::Error;
 use serde::Serialize;
@@ -15,6 +16,18 @@ pub enum OpKind {
     Generate,
     /// A key destruction (a write).
     Destroy,
+    /// A full TLS handshake (no resumption) with a server whose key is a cluster key.
+    Handshake,
+}
+
+impl OpKind {
+    /// Whether the operation changes the cluster's keys.
+    pub fn is_write(self) -> bool {
+        match self {
+            OpKind::Generate | OpKind::Destroy => true,
+            OpKind::Sign | OpKind::Handshake => false,
+        }
+    }
 }
 
 /// One operation and its result.
@@ -30,7 +43,7 @@ pub struct OpRecord {
     pub ok: bool,
     /// For a failed write: whether it may have been applied anyway.
     pub in_doubt: bool,
-    /// The key signed with, destroyed, or (once acknowledged) generated.
+    /// The key signed with (a handshake's too), destroyed, or (once acknowledged) generated.
     pub key_id: Option<String>,
     /// The unique label of a generate, which finds its key even when the call failed.
     pub label: Option<String>,
@@ -38,7 +51,7 @@ pub struct OpRecord {
     pub node: Option<u64>,
     /// The log index of an acknowledged write.
     pub index: Option<u64>,
-    /// The failure's class (for example `unavailable`, `connect`).
+    /// The failure's class (for example `unavailable`, `connect`, `deadline-exceeded`).
     pub error_class: Option<String>,
     /// The failure as the client reported it.
     pub error: Option<String>,
@@ -90,10 +103,16 @@ impl OpRecord {
     }
 
     pub(crate) fn failed(&mut self, err: &Error) {
-        let class = error_class(err);
-        self.in_doubt = self.kind != OpKind::Sign && write_in_doubt(err);
-        self.error_class = Some(class.to_owned());
+        self.in_doubt = self.kind.is_write() && write_in_doubt(err);
+        self.error_class = Some(error_class(err).to_owned());
         self.error = Some(err.to_string());
+    }
+
+    /// Records a failure that is not a client call's: a TLS handshake's.
+    pub(crate) fn failed_with(&mut self, class: &str, error: String) {
+        self.in_doubt = false;
+        self.error_class = Some(class.to_owned());
+        self.error = Some(error);
     }
 }
 
@@ -108,14 +127,14 @@ impl OpRecord {
                 | Code::Unauthenticated
                 | Code::FailedPrecondition
         );
-        self.in_doubt = self.kind != OpKind::Sign && !refused;
+        self.in_doubt = self.kind.is_write() && !refused;
         self.error_class = Some(format!("{:?}", status.code()).to_lowercase());
         self.error = Some(format!("{:?}: {}", status.code(), status.message()));
     }
 }
 
 /// A short, stable name for the kind of failure.
-fn error_class(err: &Error) -> &'static str {
+pub(crate) fn error_class(err: &Error) -> &'static str {
     match err {
         Error::InvalidArgument { .. } => "invalid-argument",
         Error::NotFound { .. } => "not-found",

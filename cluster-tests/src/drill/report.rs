@@ -1,7 +1,7 @@
 //! The drill report: what was done, figures per phase (before, during and after the
 //! fault), leader and write recovery times, the key accounting, and a verdict with the
 //! reasons. Serialized as JSON for machines, with every operation record; the text form
-//! is left to `text`.
+//! is left to `text`, the expectations behind the verdict to `verdict`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +9,11 @@ use serde::Serialize;
 
 use super::checks::{Checks, PartitionChecks};
 use super::faults::Fault;
+use super::handshake::HandshakeSetup;
 use super::observe::Sample;
 use super::record::{OpKind, OpRecord, Source};
 use super::stats::{self, OpStats};
-use super::{DrillError, DrillName, DrillOptions, round_ms};
+use super::{DrillError, DrillName, DrillOptions, round_ms, verdict};
 use crate::network::Isolation;
 
 /// A part of the drill; an operation belongs to the phase in which it started.
@@ -139,6 +140,8 @@ pub struct DrillReport {
     pub checks: Checks,
     /// az-partition's findings.
     pub partition: Option<PartitionChecks>,
+    /// The TLS server the load made handshakes with, when it made any.
+    pub handshake: Option<HandshakeSetup>,
     /// Where the node logs were copied.
     pub log_dir: Option<PathBuf>,
     /// Every operation, in start order.
@@ -155,6 +158,11 @@ impl DrillReport {
     /// Signatures of the load that failed, all phases.
     pub fn failed_signs(&self) -> usize {
         self.load_ops(OpKind::Sign).filter(|r| !r.ok).count()
+    }
+
+    /// TLS handshakes of the load that failed, all phases.
+    pub fn failed_handshakes(&self) -> usize {
+        self.load_ops(OpKind::Handshake).filter(|r| !r.ok).count()
     }
 
     /// Load operations of `kind`.
@@ -212,6 +220,7 @@ pub(crate) fn assemble(
         errors: Vec::new(),
         checks,
         partition: fault.partition.clone(),
+        handshake: None,
         log_dir: None,
         operations,
         timeline,
@@ -224,9 +233,17 @@ pub(crate) fn assemble(
     report.writes_ok_after_ms = stats::writes_ok_after(load.iter().copied(), fault.injected_ms);
     report.phases = phase_stats(&load, &report.timeline);
     report.errors = error_counts(&load, &report.timeline);
-    judge(&mut report, fault);
+    verdict::judge(&mut report, fault);
     report
 }
+
+/// The kinds a phase has figures for, in the order the report lists them.
+const OP_KINDS: [OpKind; 4] = [
+    OpKind::Sign,
+    OpKind::Handshake,
+    OpKind::Generate,
+    OpKind::Destroy,
+];
 
 fn phase_of(start_ms: f64, timeline: &Timeline) -> Phase {
     if start_ms < timeline.injected_ms {
@@ -256,7 +273,7 @@ fn phase_stats(load: &[&OpRecord], timeline: &Timeline) -> Vec<PhaseStats> {
             PhaseStats {
                 phase,
                 duration_ms: ((to - from) * 100.0).round() / 100.0,
-                ops: [OpKind::Sign, OpKind::Generate, OpKind::Destroy]
+                ops: OP_KINDS
                     .into_iter()
                     .map(|kind| OpStats::of(kind, in_phase()))
                     .collect(),
@@ -287,49 +304,86 @@ fn error_counts(load: &[&OpRecord], timeline: &Timeline) -> Vec<ErrorCount> {
     counts
 }
 
-/// The expectations every drill, or this drill, must meet.
-fn judge(report: &mut DrillReport, fault: &Fault) {
-    let checks = report.checks.clone();
-    let lines = [
-        (checks.lost_keys.len(), "acknowledged keys lost"),
-        (checks.resurrected_keys.len(), "destroyed keys came back"),
-        (checks.unexplained_keys.len(), "keys no write made"),
-        (
-            checks.signature_failures.len(),
-            "signatures failed after the drill",
-        ),
-    ];
-    for (count, what) in lines {
-        if count > 0 {
-            report.fail(format!("{count} {what}"));
+/// Reports built from hand-made records, for the unit tests of the report's parts.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A load operation of `kind` from `start_ms` to `end_ms`.
+    pub(crate) fn op(kind: OpKind, start_ms: f64, end_ms: f64, ok: bool) -> OpRecord {
+        let mut record = OpRecord::new(kind, start_ms, end_ms);
+        record.ok = ok;
+        if !ok {
+            record.failed_with("deadline-exceeded", "server: signature: too late".into());
         }
+        record
     }
-    if !checks.nodes_agree {
-        report.fail("the nodes list different keys".into());
+
+    /// The report of drill `name` whose fault lasted from 1 s to 2 s and whose load ended
+    /// at 3 s, with clean checks, a write acknowledged after the heal, and `records`.
+    pub(crate) fn report(name: DrillName, records: Vec<OpRecord>) -> DrillReport {
+        let timeline = Timeline {
+            injected_ms: 1000.0,
+            healed_ms: 2000.0,
+            ended_ms: 3000.0,
+            ..Timeline::default()
+        };
+        let fault = Fault {
+            injected_ms: 1000.0,
+            healed_ms: 2000.0,
+            ..Fault::default()
+        };
+        let checks = Checks {
+            nodes_agree: true,
+            ..Checks::default()
+        };
+        let mut operations = vec![op(OpKind::Generate, 2500.0, 2550.0, true)];
+        operations.extend(records);
+        operations.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        let options = DrillOptions::default();
+        assemble(name, &options, timeline, &fault, operations, &[], checks)
     }
-    for problem in &checks.problems {
-        report.fail(problem.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{op, report};
+    use super::*;
+
+    #[test]
+    fn handshakes_get_figures_in_the_phase_they_started() {
+        let records = vec![
+            op(OpKind::Handshake, 500.0, 520.0, true),
+            op(OpKind::Handshake, 990.0, 3390.0, false),
+            op(OpKind::Handshake, 1500.0, 1540.0, true),
+            op(OpKind::Handshake, 1600.0, 1620.0, true),
+        ];
+        let report = report(DrillName::LeaderKill, records);
+        let before = report.stats(Phase::Before, OpKind::Handshake).unwrap();
+        assert_eq!((before.attempted, before.failed), (2, 1));
+        assert_eq!(before.p99_ms, Some(2400.0));
+        let during = report.stats(Phase::During, OpKind::Handshake).unwrap();
+        assert_eq!((during.attempted, during.failed), (2, 0));
+        assert_eq!((during.p50_ms, during.p99_ms), (Some(20.0), Some(40.0)));
+        let after = report.stats(Phase::After, OpKind::Handshake).unwrap();
+        assert_eq!(after.attempted, 0);
+        assert_eq!(report.failed_handshakes(), 1);
     }
-    for note in &fault.notes {
-        report.fail(note.clone());
-    }
-    let failed_signs = report.failed_signs();
-    if report.drill.keeps_quorum() && failed_signs > 0 {
-        report.fail(format!(
-            "{failed_signs} signatures failed although a quorum and a healthy node stayed \
-             reachable"
-        ));
-    }
-    if report.drill.expects_new_leader() && report.leader.new_leader.is_none() {
-        report.fail("no new leader was elected".into());
-    }
-    let after_ok = report
-        .load_ops(OpKind::Generate)
-        .any(|r| r.ok && r.start_ms >= report.timeline.healed_ms);
-    if !after_ok {
-        report.fail("no write succeeded after the heal".into());
-    }
-    if let Some(partition) = report.partition.clone().filter(|p| !p.passed()) {
-        report.fail(format!("az-partition expectations failed: {partition:?}"));
+
+    #[test]
+    fn failed_handshakes_are_counted_by_phase_and_class() {
+        let records = vec![op(OpKind::Handshake, 1500.0, 3900.0, false)];
+        let report = report(DrillName::FollowerKill, records);
+        let [error] = report.errors.as_slice() else {
+            panic!("{:?}", report.errors);
+        };
+        assert_eq!(
+            (error.phase, error.kind),
+            (Phase::During, OpKind::Handshake)
+        );
+        assert_eq!(
+            (error.class.as_str(), error.count),
+            ("deadline-exceeded", 1)
+        );
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn writes_ok_after<'a>(
 ) -> Option<f64> {
     records
         .into_iter()
-        .filter(|r| r.kind != OpKind::Sign && r.ok && r.start_ms >= from_ms)
+        .filter(|r| r.kind.is_write() && r.ok && r.start_ms >= from_ms)
         .map(|r| r.end_ms - from_ms)
         .min_by(f64::total_cmp)
 }
@@ -198,6 +198,30 @@ mod tests {
         ];
         assert_eq!(writes_ok_after(&records, 1000.0), Some(1100.0));
         assert_eq!(writes_ok_after(&records, 3000.0), None);
+    }
+
+    #[test]
+    fn signatures_and_handshakes_do_not_count_as_writes() {
+        let records = [
+            op(OpKind::Sign, 1000.0, 1010.0, true),
+            op(OpKind::Handshake, 1000.0, 1020.0, true),
+            op(OpKind::Generate, 1000.0, 1500.0, true),
+        ];
+        assert_eq!(writes_ok_after(&records, 1000.0), Some(500.0));
+    }
+
+    #[test]
+    fn handshake_stats_count_only_handshakes() {
+        let records = [
+            op(OpKind::Handshake, 0.0, 20.0, true),
+            op(OpKind::Handshake, 10.0, 2410.0, false),
+            op(OpKind::Sign, 0.0, 5.0, false),
+        ];
+        let stats = OpStats::of(OpKind::Handshake, records.iter());
+        assert_eq!(stats.kind, OpKind::Handshake);
+        assert_eq!((stats.attempted, stats.failed), (2, 1));
+        assert_eq!(stats.p50_ms, Some(20.0));
+        assert_eq!(stats.p99_ms, Some(2400.0));
     }
 
     #[test]

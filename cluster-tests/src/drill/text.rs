@@ -1,5 +1,6 @@
 //! The drill report as text (its `Display`): a verdict line, the fault and timeline, the
-//! leadership, a table per phase and operation, the failures by class, and the checks.
+//! leadership, the TLS handshakes' totals, a table per phase and operation, the failures
+//! by class, and the checks.
 
 use std::fmt::{self, Formatter};
 
@@ -59,7 +60,24 @@ impl DrillReport {
         };
         writeln!(f, "  role changes from the fault on: {changes}")?;
         let writes = self.writes_ok_after_ms.map_or("never".into(), secs);
-        writeln!(f, "  writes succeeded again {writes} after the fault")
+        writeln!(f, "  writes succeeded again {writes} after the fault")?;
+        self.write_handshakes(f)
+    }
+
+    /// One line: how many handshakes, how many failed, and what each needed.
+    fn write_handshakes(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let Some(setup) = &self.handshake else {
+            return Ok(());
+        };
+        let attempted = self.load_ops(OpKind::Handshake).count();
+        writeln!(
+            f,
+            "  TLS handshakes: {attempted} attempted, {} failed (key {}, deadline {}, {} per node)",
+            self.failed_handshakes(),
+            setup.key_id,
+            secs(setup.deadline_ms),
+            secs(setup.attempt_timeout_ms)
+        )
     }
 
     fn write_table(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -173,6 +191,7 @@ fn kind_name(kind: OpKind) -> &'static str {
         OpKind::Sign => "sign",
         OpKind::Generate => "generate",
         OpKind::Destroy => "destroy",
+        OpKind::Handshake => "handshake",
     }
 }
 
@@ -186,4 +205,51 @@ fn millis(ms: Option<f64>) -> String {
 
 fn node(id: Option<u64>) -> String {
     id.map_or("none".into(), |id| format!("node {id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use crate::drill::DrillName;
+    use crate::drill::handshake::HandshakeSetup;
+    use crate::drill::record::OpKind;
+    use crate::drill::report::testing::{op, report};
+
+    #[test]
+    fn the_text_shows_the_handshake_totals_and_a_row_per_phase() {
+        let records = vec![
+            op(OpKind::Handshake, 500.0, 520.0, true),
+            op(OpKind::Handshake, 1500.0, 3900.0, false),
+        ];
+        let mut report = report(DrillName::FullRestart, records);
+        report.handshake = Some(HandshakeSetup {
+            key_id: "k-1".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            deadline_ms: 2000.0,
+            attempt_timeout_ms: 500.0,
+        });
+        let text = report.to_string();
+        let line =
+            "  TLS handshakes: 2 attempted, 1 failed (key k-1, deadline 2.00 s, 0.50 s per node)\n";
+        assert!(text.contains(line), "{text}");
+        let is_row = |line: &&str| line.split_whitespace().nth(3) == Some("handshake");
+        let rows: Vec<&str> = text.lines().filter(is_row).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].starts_with("  before "), "{text}");
+        assert!(rows[0].contains("1/0"), "{text}");
+        assert!(rows[1].starts_with("  during "), "{text}");
+        assert!(rows[1].contains("0/1"), "{text}");
+        assert!(
+            text.contains("during: 1 handshake failed deadline-exceeded: server: signature"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_load_without_handshakes_prints_no_handshake_line() {
+        let report = report(DrillName::FollowerKill, Vec::new());
+        let text = report.to_string();
+        assert!(!text.contains("handshake"), "{text}");
+    }
 }
