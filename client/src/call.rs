@@ -37,7 +37,8 @@ const MAX_PAUSE: Duration = Duration::from_millis(500);
 pub(crate) enum Retry {
     /// Sending it twice has the same effect as once.
     Idempotent,
-    /// A write: sent again only when it provably never left the client.
+    /// A write: sent again only when it provably was not made (it never left the client,
+    /// or the node refused it before it entered the log).
     Write,
 }
 
@@ -45,7 +46,7 @@ impl Retry {
     fn allows(self, err: &Error) -> bool {
         match self {
             Retry::Idempotent => err.is_retryable(),
-            Retry::Write => matches!(err, Error::Connect { .. }),
+            Retry::Write => matches!(err, Error::Connect { .. } | Error::NotWritten { .. }),
         }
     }
 }

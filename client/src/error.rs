@@ -95,6 +95,17 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+    /// The node refused a write before it entered the log (it leads but has lost its
+    /// quorum, so it may be cut off from the others): the write was not made, and
+    /// sending it again, to another node, is safe. The client does so by itself within
+    /// the call's deadline.
+    #[error("{origin}: not written: {message}")]
+    NotWritten {
+        /// The node that refused.
+        origin: Origin,
+        /// The server's message.
+        message: String,
+    },
     /// The call's deadline passed, counting every attempt. For a write, whether it was
     /// applied is unknown.
     #[error(
@@ -197,11 +208,12 @@ impl Error {
     /// the failure is about a node or the network, not about the request.
     ///
     /// For writes this does not say whether the failed attempt took effect; only
-    /// [`Error::Connect`] proves that it did not.
+    /// [`Error::Connect`] and [`Error::NotWritten`] prove that it did not.
     pub fn is_retryable(&self) -> bool {
         let transient = matches!(
             self,
             Error::Unavailable { .. }
+                | Error::NotWritten { .. }
                 | Error::DeadlineExceeded { .. }
                 | Error::Connect { .. }
                 | Error::Transport { .. }
@@ -227,6 +239,7 @@ impl Error {
             | Error::Unauthenticated { origin, .. }
             | Error::FailedPrecondition { origin, .. }
             | Error::Unavailable { origin, .. }
+            | Error::NotWritten { origin, .. }
             | Error::Connect { origin, .. }
             | Error::Transport { origin, .. }
             | Error::Internal { origin, .. }
@@ -246,6 +259,7 @@ impl Error {
             | Error::Unauthenticated { message, .. }
             | Error::FailedPrecondition { message, .. }
             | Error::Unavailable { message, .. }
+            | Error::NotWritten { message, .. }
             | Error::Connect { message, .. }
             | Error::Transport { message, .. }
             | Error::Internal { message, .. }
@@ -260,6 +274,7 @@ impl Error {
         matches!(
             self,
             Error::Unavailable { .. }
+                | Error::NotWritten { .. }
                 | Error::Connect { .. }
                 | Error::Transport { .. }
                 | Error::DeadlineExceeded { .. }

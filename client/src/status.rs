@@ -6,6 +6,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use keyhold_proto::reasons;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -43,6 +44,9 @@ impl Error {
             Code::PermissionDenied => Error::PermissionDenied { origin, message },
             Code::Unauthenticated => Error::Unauthenticated { origin, message },
             Code::FailedPrecondition => Error::FailedPrecondition { origin, message },
+            Code::Unavailable if has_reason(&status, reasons::NOT_WRITTEN) => {
+                Error::NotWritten { origin, message }
+            }
             Code::Unavailable => {
                 let leader_hint = leader_hint(&status);
                 Error::Unavailable {
@@ -64,6 +68,14 @@ impl Error {
             },
         }
     }
+}
+
+/// True when the status carries Keyhold's `ErrorInfo` with `reason`.
+fn has_reason(status: &Status, reason: &str) -> bool {
+    let details = status.get_error_details();
+    details
+        .error_info()
+        .is_some_and(|info| info.domain == reasons::DOMAIN && info.reason == reason)
 }
 
 fn leader_hint(status: &Status) -> Option<u64> {
@@ -149,6 +161,29 @@ mod tests {
         assert!(err.blames_node());
         assert_eq!(err.message(), Some("no quorum"));
         assert_eq!(err.origin(), Some(&origin()));
+    }
+
+    #[test]
+    fn unavailable_with_the_not_written_reason_is_a_write_safe_to_send_again() {
+        let info = [("node_id".to_owned(), "1".to_owned())];
+        let details = ErrorDetails::with_error_info("NOT_WRITTEN", "keyhold", info);
+        let status = Status::with_error_details(Code::Unavailable, "lost quorum", details);
+        let err = convert(status);
+        assert!(matches!(err, Error::NotWritten { .. }), "{err:?}");
+        assert!(err.is_retryable());
+        assert!(err.blames_node());
+        assert_eq!(err.message(), Some("lost quorum"));
+        assert_eq!(
+            err.to_string(),
+            "node 1 at https://127.0.0.1:7101: not written: lost quorum"
+        );
+    }
+
+    #[test]
+    fn the_not_written_reason_of_another_domain_is_plain_unavailable() {
+        let details = ErrorDetails::with_error_info("NOT_WRITTEN", "example.com", []);
+        let status = Status::with_error_details(Code::Unavailable, "lost quorum", details);
+        assert!(matches!(convert(status), Error::Unavailable { .. }));
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub enum Error {
         /// Time since the last leader contact.
         millis: u64,
     },
+    /// This node leads but has lost contact with a quorum, so it refused the write before
+    /// making it: sending the same write to another node is safe.
+    #[error(
+        "node {node_id} leads but has not heard from a quorum for {millis} ms; the write \
+         was not made: send it to another node"
+    )]
+    LostQuorum {
+        /// This node.
+        node_id: u64,
+        /// Time since a quorum last acknowledged this leader.
+        millis: u64,
+    },
     /// A peer failed during a cluster operation.
     #[error("node {peer} is unavailable: {reason}")]
     PeerUnavailable {

@@ -140,6 +140,36 @@ async fn a_write_that_reached_a_node_is_not_retried() {
 }
 
 #[tokio::test]
+async fn a_write_refused_as_not_written_is_sent_to_another_node() {
+    let pki = Pki::new();
+    let nodes = cluster(&pki, &["az-a", "az-b"]).await;
+    nodes[0].state.set_key_mode(Mode::NotWritten);
+    let mut config = pki.client_config(vec![nodes[0].endpoint()]);
+    // The refusing node is the client's own zone, so it is asked first.
+    config.availability_zone = Some("az-a".into());
+    config.discovery_interval = Some(Duration::from_secs(60));
+    config.call_timeout = Duration::from_secs(1);
+    let client = Client::connect(config).await.unwrap();
+
+    client.generate_key(generate_request()).await.unwrap();
+    assert_eq!(nodes[0].state.calls("generate_key"), 1);
+    assert_eq!(nodes[1].state.calls("generate_key"), 1);
+
+    // With every node refusing, the call ends at its deadline and says the write was
+    // not made.
+    nodes[1].state.set_key_mode(Mode::NotWritten);
+    let err = client.generate_key(generate_request()).await.unwrap_err();
+    let Error::DeadlineExceeded {
+        last_error: Some(last),
+        ..
+    } = &err
+    else {
+        panic!("unexpected {err:?}");
+    };
+    assert!(matches!(**last, Error::NotWritten { .. }), "{last:?}");
+}
+
+#[tokio::test]
 async fn a_write_is_retried_when_the_connection_was_refused() {
     let pki = Pki::new();
     let live = MockNode::start(&pki, 2).await;

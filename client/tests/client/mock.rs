@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// A throwaway CA with one server and one client certificate.
 pub(crate) struct Pki {
@@ -79,6 +80,8 @@ pub(crate) enum Mode {
     Serve,
     Unavailable,
     Sealed,
+    /// Refuses writes as a leader cut off from its quorum does: not made, safe to resend.
+    NotWritten,
     Hang,
 }
 
@@ -186,6 +189,11 @@ impl State {
             Mode::Sealed => {
                 let message = format!("node {} is sealed: no cluster key yet", self.id);
                 Err(Status::failed_precondition(message))
+            }
+            Mode::NotWritten => {
+                let message = format!("node {} leads but lost its quorum", self.id);
+                let details = ErrorDetails::with_error_info("NOT_WRITTEN", "keyhold", []);
+                Err(Status::with_error_details(Code::Unavailable, message, details))
             }
             Mode::Hang => std::future::pending().await,
         }

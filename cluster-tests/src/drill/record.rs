@@ -143,6 +143,7 @@ pub(crate) fn error_class(err: &Error) -> &'static str {
         Error::Unauthenticated { .. } => "unauthenticated",
         Error::FailedPrecondition { .. } => "failed-precondition",
         Error::Unavailable { .. } => "unavailable",
+        Error::NotWritten { .. } => "not-written",
         Error::DeadlineExceeded { .. } => "deadline-exceeded",
         Error::Connect { .. } => "connect",
         Error::Transport { .. } => "transport",
@@ -158,6 +159,7 @@ fn write_in_doubt(err: &Error) -> bool {
     !matches!(
         err,
         Error::Connect { .. }
+            | Error::NotWritten { .. }
             | Error::InvalidArgument { .. }
             | Error::PermissionDenied { .. }
             | Error::Unauthenticated { .. }

@@ -2,6 +2,7 @@
 //! variant must choose its code here. Bad requests carry a `BadRequest` detail naming the
 //! field; internal errors are logged and answered with a generic message.
 
+use keyhold_proto::reasons;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -21,7 +22,7 @@ pub fn to_status(err: Error) -> Status {
             // A machine-readable reason, so clients route around a sealed node without
             // matching message text.
             let info = [("node_id".to_owned(), node_id.to_string())];
-            let details = ErrorDetails::with_error_info("SEALED", "keyhold", info);
+            let details = ErrorDetails::with_error_info(reasons::SEALED, reasons::DOMAIN, info);
             Status::with_error_details(Code::FailedPrecondition, message, details)
         }
         Error::UsageNotPermitted { .. } | Error::NotInitialized => {
@@ -37,6 +38,14 @@ pub fn to_status(err: Error) -> Status {
                 status.metadata_mut().insert("keyhold-leader-hint", value);
             }
             status
+        }
+        Error::LostQuorum { node_id, .. } => {
+            tracing::warn!(cause = %message, "write refused: quorum lost");
+            // Machine-readable, so a client may send the write again elsewhere: it was
+            // refused before it entered the log.
+            let info = [("node_id".to_owned(), node_id.to_string())];
+            let details = ErrorDetails::with_error_info(reasons::NOT_WRITTEN, reasons::DOMAIN, info);
+            Status::with_error_details(Code::Unavailable, message, details)
         }
         Error::NotApplied { .. } | Error::Stale { .. } | Error::PeerUnavailable { .. } => {
             tracing::warn!(cause = %message, "request refused: node not ready");
@@ -93,5 +102,21 @@ mod tests {
             (info.reason.as_str(), info.domain.as_str()),
             ("SEALED", "keyhold")
         );
+    }
+
+    #[test]
+    fn a_write_refused_for_a_lost_quorum_says_it_was_not_written() {
+        let status = to_status(Error::LostQuorum {
+            node_id: 1,
+            millis: 2500,
+        });
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("not made"), "{}", status.message());
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("NOT_WRITTEN", "keyhold")
+        );
+        assert_eq!(info.metadata.get("node_id").map(String::as_str), Some("1"));
     }
 }

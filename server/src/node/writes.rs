@@ -36,6 +36,11 @@ pub enum ForwardError {
     },
     /// The write did not commit in time.
     Timeout,
+    /// The receiver leads but lost its quorum, and refused the write before making it.
+    LostQuorum {
+        /// Time since a quorum last acknowledged the receiver.
+        millis: u64,
+    },
     /// Anything else; logged on the receiver.
     Failed,
 }
@@ -234,6 +239,11 @@ impl Node {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+                // Cut off while leading: answer at once, so the caller can go elsewhere.
+                Err(ForwardError::LostQuorum { millis }) => Error::LostQuorum {
+                    node_id: self.id(),
+                    millis,
+                },
                 Err(ForwardError::NotLeader { .. } | ForwardError::Timeout) => self.no_quorum(),
                 Err(ForwardError::Failed) => Error::Internal("write failed".into()),
             };
@@ -250,8 +260,13 @@ impl Node {
         }
     }
 
-    /// Commits `command` if this node leads.
+    /// Commits `command` if this node leads and a quorum acknowledged it recently.
     pub async fn propose_local(&self, command: Command) -> Result<Committed, ForwardError> {
+        if let Some(silence) = self.quorum_silence() {
+            return Err(ForwardError::LostQuorum {
+                millis: silence.as_millis() as u64,
+            });
+        }
         let write = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(command)).await;
         match write {
             Err(_) => Err(ForwardError::Timeout),
@@ -305,6 +320,10 @@ impl Node {
             ForwardError::NotLeader { leader_hint } => {
                 Forwarded::Unsent(Error::NoQuorum { leader_hint })
             }
+            // The leader refused before appending: wait for the majority's new leader.
+            ForwardError::LostQuorum { .. } => Forwarded::Unsent(Error::NoQuorum {
+                leader_hint: None,
+            }),
             ForwardError::Timeout => Forwarded::Failed(Error::NoQuorum {
                 leader_hint: Some(leader),
             }),
@@ -312,6 +331,25 @@ impl Node {
                 Forwarded::Failed(Error::Internal("forwarded write failed".into()))
             }
         })
+    }
+
+    /// How long this node has led without a quorum acknowledging it, once that is longer
+    /// than the longest election timeout: by then the other nodes may have elected a new
+    /// leader, and a write appended here would only wait for the heal or its timeout, its
+    /// outcome unknown. Refusing it before the append lets the caller send it elsewhere.
+    /// A single-node cluster is its own quorum and never refuses.
+    fn quorum_silence(&self) -> Option<Duration> {
+        // LIMITATION: the leader does not step down; writes in the first election timeout
+        // after a cut are still appended and end as unknown outcome.
+        let metrics = self.metrics();
+        if metrics.current_leader != Some(self.id()) {
+            return None;
+        }
+        let voters = metrics.membership_config.membership().voter_ids().count();
+        let acked = metrics.last_quorum_acked?;
+        let silence = acked.elapsed();
+        let bound = Duration::from_millis(self.config.raft.election_max_ms);
+        (voters > 1 && silence > bound).then_some(silence)
     }
 
     /// Waits (briefly) for the leader to be someone other than `old`: after a failed
