@@ -321,9 +321,9 @@ impl Node {
                 Forwarded::Unsent(Error::NoQuorum { leader_hint })
             }
             // The leader refused before appending: wait for the majority's new leader.
-            ForwardError::LostQuorum { .. } => Forwarded::Unsent(Error::NoQuorum {
-                leader_hint: None,
-            }),
+            ForwardError::LostQuorum { .. } => {
+                Forwarded::Unsent(Error::NoQuorum { leader_hint: None })
+            }
             ForwardError::Timeout => Forwarded::Failed(Error::NoQuorum {
                 leader_hint: Some(leader),
             }),
@@ -347,7 +347,7 @@ impl Node {
         }
         let voters = metrics.membership_config.membership().voter_ids().count();
         let acked = metrics.last_quorum_acked?;
-        let silence = acked.elapsed();
+        let silence = openraft::Instant::elapsed(&*acked);
         let bound = Duration::from_millis(self.config.raft.election_max_ms);
         (voters > 1 && silence > bound).then_some(silence)
     }
