@@ -67,14 +67,20 @@ async fn an_isolated_leader_refuses_writes_as_not_written_and_clients_go_elsewhe
 
     eprintln!("--- cut node {old}, the leader, off from its peers; clients still reach it");
     network.isolate_from_peers(old, Isolation::Cut);
-    let new_leader = wait_until("the majority to elect a leader", Duration::from_secs(20), || {
-        let cluster = &cluster;
-        let others = &others;
-        async move {
-            let status = cluster.status(others[0]).await?;
-            others.contains(&status.leader_id).then_some(status.leader_id)
-        }
-    })
+    let new_leader = wait_until(
+        "the majority to elect a leader",
+        Duration::from_secs(20),
+        || {
+            let cluster = &cluster;
+            let others = &others;
+            async move {
+                let status = cluster.status(others[0]).await?;
+                others
+                    .contains(&status.leader_id)
+                    .then_some(status.leader_id)
+            }
+        },
+    )
     .await;
 
     eprintln!("--- the old leader refuses a write at once and says it was not made");
@@ -86,7 +92,10 @@ async fn an_isolated_leader_refuses_writes_as_not_written_and_clients_go_elsewhe
         .unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
-    assert!(elapsed < Duration::from_secs(1), "refused after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "refused after {elapsed:?}"
+    );
     let info = refused.get_error_details().error_info().cloned().unwrap();
     assert_eq!(
         (info.reason.as_str(), info.domain.as_str()),
@@ -108,16 +117,23 @@ async fn an_isolated_leader_refuses_writes_as_not_written_and_clients_go_elsewhe
 
     eprintln!("--- heal: the old leader follows node {new_leader} and has every key");
     network.heal();
-    wait_until("the old leader to follow", Duration::from_secs(20), || async {
-        let status = cluster.status(old).await?;
-        (status.leader_id == new_leader).then_some(())
-    })
+    wait_until(
+        "the old leader to follow",
+        Duration::from_secs(20),
+        || async {
+            let status = cluster.status(old).await?;
+            (status.leader_id == new_leader).then_some(())
+        },
+    )
     .await;
     let index = client.last_write_index();
     for id in 1..=3 {
         sign(&cluster, id, &key.id, "ecdsa-sha256", b"after heal", index)
             .await
             .unwrap_or_else(|err| panic!("node {id}: {err:?}"));
-        assert_eq!(labels_on(&cluster, id, "refused-by-isolated-leader").await, 0);
+        assert_eq!(
+            labels_on(&cluster, id, "refused-by-isolated-leader").await,
+            0
+        );
     }
 }

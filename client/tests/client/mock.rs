@@ -193,7 +193,11 @@ impl State {
             Mode::NotWritten => {
                 let message = format!("node {} leads but lost its quorum", self.id);
                 let details = ErrorDetails::with_error_info("NOT_WRITTEN", "keyhold", []);
-                Err(Status::with_error_details(Code::Unavailable, message, details))
+                Err(Status::with_error_details(
+                    Code::Unavailable,
+                    message,
+                    details,
+                ))
             }
             Mode::Hang => std::future::pending().await,
         }

@@ -44,7 +44,8 @@ pub fn to_status(err: Error) -> Status {
             // Machine-readable, so a client may send the write again elsewhere: it was
             // refused before it entered the log.
             let info = [("node_id".to_owned(), node_id.to_string())];
-            let details = ErrorDetails::with_error_info(reasons::NOT_WRITTEN, reasons::DOMAIN, info);
+            let details =
+                ErrorDetails::with_error_info(reasons::NOT_WRITTEN, reasons::DOMAIN, info);
             Status::with_error_details(Code::Unavailable, message, details)
         }
         Error::NotApplied { .. } | Error::Stale { .. } | Error::PeerUnavailable { .. } => {
@@ -111,7 +112,11 @@ mod tests {
             millis: 2500,
         });
         assert_eq!(status.code(), Code::Unavailable);
-        assert!(status.message().contains("not made"), "{}", status.message());
+        assert!(
+            status.message().contains("not made"),
+            "{}",
+            status.message()
+        );
         let info = status.get_error_details().error_info().cloned().unwrap();
         assert_eq!(
             (info.reason.as_str(), info.domain.as_str()),
