@@ -142,7 +142,8 @@ async fn serve(args: Args, signer: TlsSigner) -> Result<(), Failure> {
 
 /// The certified key: checked against the cluster, or (`--no-check`) taken on trust.
 async fn load_key(args: &Args, signer: &TlsSigner) -> Result<Arc<CertifiedKey>, Failure> {
-    let chain_pem = std::fs::read(&args.cert)?;
+    let chain_pem = std::fs::read(&args.cert)
+        .map_err(|err| format!("cannot read --cert {}: {err}", args.cert.display()))?;
     let Some(algorithm) = args.no_check else {
         return Ok(certified_key(signer, &args.key_id, &chain_pem).await?);
     };
@@ -194,6 +195,17 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Arc<ServerConfig>, la
 
 impl Args {
     fn parse(argv: Vec<String>) -> Result<Self, Failure> {
+        if argv.iter().any(|a| a == "--help" || a == "-h") {
+            // The options are documented once, at the top of this file.
+            let usage = include_str!("https-server.rs")
+                .lines()
+                .take_while(|line| line.starts_with("//!"))
+                .map(|line| line.trim_start_matches("//!").trim_start_matches(' '))
+                .collect::<Vec<_>>()
+                .join("\n");
+            println!("{usage}");
+            std::process::exit(0);
+        }
         let mut get = Flags::new(argv)?;
         let env = |name: &str| std::env::var(name).ok();
         let required =

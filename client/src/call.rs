@@ -10,6 +10,9 @@
 //!   the connection failed before the request was sent, so no server can have seen it.
 //!   After any other failure the write may have been applied, so the error goes back to
 //!   the caller, who can check (for example with `list_keys`) before writing again.
+//!
+//! A call addressed to one node (`call_node`, for the audit trail) is sent once, to that
+//! node only.
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -128,6 +131,30 @@ impl Shared {
             tracing::debug!(op, endpoint = %node.endpoint, error = %err, "retrying elsewhere");
             last = Some(err);
         }
+    }
+
+    /// Sends a call to `node` only, once, within `call_timeout`: for calls whose answer
+    /// belongs to one node (its audit trail), where no other node may stand in.
+    pub(crate) async fn call_node<T, F, Fut>(
+        self: &Arc<Self>,
+        op: &'static str,
+        node: &Arc<Node>,
+        mut send: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let deadline = Instant::now() + self.call_timeout;
+        let err = match self.attempt(op, node, deadline, &mut send).await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        if err.is_cancelled() && Instant::now() >= deadline {
+            return Err(self.deadline_exceeded(err.origin().cloned(), Some(err)));
+        }
+        tracing::debug!(op, endpoint = %node.endpoint, error = %err, "call failed");
+        Err(err)
     }
 
     /// One attempt on one node, bounded by the call's deadline.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyhold_proto::v1;
+use keyhold_proto::v1::audit_service_client::AuditServiceClient;
 use keyhold_proto::v1::cluster_service_client::ClusterServiceClient;
 use keyhold_proto::v1::key_service_client::KeyServiceClient;
 use tokio::runtime::Handle;
@@ -77,7 +78,7 @@ impl Client {
     /// material, or no tokio runtime.
     pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
         let runtime = Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
-        let factory = ChannelFactory::new(&config, runtime.clone());
+        let factory = ChannelFactory::new(&config, runtime.clone())?;
         let pool = Pool::new(&config.endpoints, factory, config.availability_zone.clone())?;
         let shared = Arc::new(Shared {
             pool,
@@ -243,6 +244,35 @@ impl Client {
                 crate::discovery::cluster_status,
             )
             .await
+    }
+
+    /// One page of the audit trail of node `node_id`: its events from `req.from_seq` on,
+    /// in order. Each node keeps its own trail, so the call goes to that node only, once,
+    /// within [`ClientConfig::call_timeout`]; it is never sent to another node.
+    ///
+    /// Node ids are learned by discovery (see [`Client::node_ids`]): with none known for
+    /// `node_id`, fails with [`Error::UnknownNode`] without sending anything.
+    pub async fn read_audit(
+        &self,
+        node_id: u64,
+        req: v1::ReadAuditRequest,
+    ) -> Result<v1::ReadAuditResponse, Error> {
+        let Some(node) = self.shared.pool.node_with_id(node_id) else {
+            let known = self.shared.pool.ids();
+            return Err(Error::UnknownNode { node_id, known });
+        };
+        let send = |channel, timeout| {
+            let request = timed(&req, timeout);
+            async move { AuditServiceClient::new(channel).read_audit(request).await }
+        };
+        let response = self.shared.call_node("read_audit", &node, send).await?;
+        Ok(response.into_inner())
+    }
+
+    /// The ids of the nodes this client knows, ascending. Ids come from discovery: with
+    /// discovery off, or before it first succeeds, there are none.
+    pub fn node_ids(&self) -> Vec<u64> {
+        self.shared.pool.ids()
     }
 
     /// The highest write index this client has seen; reads wait for it.

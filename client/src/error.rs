@@ -157,6 +157,18 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+    /// A call for one node's own answer
+    /// ([`Client::read_audit`](crate::Client::read_audit)) named a node id that none of
+    /// the client's nodes has. Ids are learned by discovery; no other node can answer for
+    /// that one, so nothing was sent.
+    #[error("no known node has id {node_id} ({})", known_ids(.known))]
+    UnknownNode {
+        /// The id asked for.
+        node_id: u64,
+        /// The ids of the nodes the client knows, ascending; empty when discovery has
+        /// named none (it is off, or has not succeeded yet).
+        known: Vec<u64>,
+    },
     /// The client configuration is unusable.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
@@ -245,7 +257,7 @@ impl Error {
             | Error::Internal { origin, .. }
             | Error::Other { origin, .. } => Some(origin),
             Error::DeadlineExceeded { origin, .. } => origin.as_ref(),
-            Error::Config(_) => None,
+            Error::UnknownNode { .. } | Error::Config(_) => None,
         }
     }
 
@@ -264,7 +276,7 @@ impl Error {
             | Error::Transport { message, .. }
             | Error::Internal { message, .. }
             | Error::Other { message, .. } => Some(message),
-            Error::DeadlineExceeded { .. } | Error::Config(_) => None,
+            Error::DeadlineExceeded { .. } | Error::UnknownNode { .. } | Error::Config(_) => None,
         }
     }
 
@@ -310,6 +322,14 @@ fn leader_suffix(leader: &Option<u64>, message: &str) -> String {
         .unwrap_or_default()
 }
 
+fn known_ids(known: &[u64]) -> String {
+    if known.is_empty() {
+        return "no node id known yet: ids are learned by discovery".to_owned();
+    }
+    let ids: Vec<String> = known.iter().map(u64::to_string).collect();
+    format!("known ids: {}", ids.join(", "))
+}
+
 fn origin_suffix(origin: &Option<Origin>) -> String {
     origin
         .as_ref()
@@ -353,5 +373,28 @@ mod tests {
         );
         assert!(text.ends_with("unavailable: stale"), "{text}");
         assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn unknown_node_names_the_id_and_the_known_ids_and_is_final() {
+        let err = Error::UnknownNode {
+            node_id: 7,
+            known: vec![1, 2, 3],
+        };
+        assert_eq!(
+            err.to_string(),
+            "no known node has id 7 (known ids: 1, 2, 3)"
+        );
+        assert!(!err.is_retryable());
+        assert!(err.origin().is_none());
+
+        let none = Error::UnknownNode {
+            node_id: 2,
+            known: Vec::new(),
+        };
+        assert_eq!(
+            none.to_string(),
+            "no known node has id 2 (no node id known yet: ids are learned by discovery)"
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! - [`tls`]: the rustls signing key for TLS handshake offload;
 //! - `certs` (feature `certs`): CSRs and certificates for cluster keys;
 //! - `call`: the retry loop and its rule; `pool`: node choice; `node`: one node's channel
-//!   and ejection state; `discovery`: node-list refresh and probes of ejected nodes.
+//!   and ejection state; `connector`: TLS that accepts only node certificates; `discovery`: node-list refresh and probes of ejected nodes.
 //!
 //! ```no_run
 //! use keyhold_client::{Client, ClientConfig};
@@ -29,6 +29,7 @@ mod call;
 pub mod certs;
 mod client;
 mod config;
+mod connector;
 mod discovery;
 mod error;
 mod node;

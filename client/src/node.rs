@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::config::{ClientConfig, EjectionPolicy};
+use crate::connector::NodeConnector;
 use crate::error::{ConfigError, Origin};
 
 /// HTTP/2 keep-alive pings detect a dead connection while calls are in flight.
@@ -20,48 +21,47 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// client's runtime (a channel's connection task lives on the runtime that made it).
 #[derive(Clone)]
 pub(crate) struct ChannelFactory {
-    tls: ClientTlsConfig,
+    connector: NodeConnector,
     connect_timeout: Duration,
     runtime: Handle,
 }
 
 impl ChannelFactory {
-    // LIMITATION: tonic copies the key PEM into its own buffers and rustls keeps the parsed
-    // key; neither is wiped on drop. Our own copy in ClientConfig is.
-    pub(crate) fn new(config: &ClientConfig, runtime: Handle) -> Self {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&config.ca_pem))
-            .identity(Identity::from_pem(
-                &config.cert_pem,
-                config.key_pem.as_slice(),
-            ))
-            .domain_name(config.server_name())
-            .timeout(config.connect_timeout);
-        ChannelFactory {
-            tls,
+    // LIMITATION: rustls keeps the parsed client key for the client's lifetime and does not
+    // wipe it on drop. Our own copy in ClientConfig is wiped.
+    pub(crate) fn new(config: &ClientConfig, runtime: Handle) -> Result<Self, ConfigError> {
+        let connector = NodeConnector::new(
+            &config.ca_pem,
+            &config.cert_pem,
+            config.key_pem.as_slice(),
+            config.server_name(),
+        )?;
+        Ok(ChannelFactory {
+            connector,
             connect_timeout: config.connect_timeout,
             runtime,
-        }
+        })
     }
 
-    /// A channel that connects on first use. `endpoint` must be normalized.
+    /// A channel that connects on first use. `endpoint` must be normalized (`https://`).
     pub(crate) fn channel(&self, endpoint: &str) -> Result<Channel, ConfigError> {
         let invalid = |reason: String| ConfigError::InvalidEndpoint {
             endpoint: endpoint.to_owned(),
             reason,
         };
-        let builder = Endpoint::from_shared(endpoint.to_owned())
+        // TLS is the connector's, so tonic must not add its own: it sees plain `http`.
+        let plain = match endpoint.strip_prefix("https://") {
+            Some(rest) => format!("http://{rest}"),
+            None => return Err(invalid("must start with https://".into())),
+        };
+        let builder = Endpoint::from_shared(plain)
             .map_err(|err| invalid(err.to_string()))?
-            .tls_config(self.tls.clone())
-            .map_err(|err| ConfigError::Tls {
-                message: error_chain(&err),
-            })?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT);
         let _runtime = self.runtime.enter();
-        Ok(builder.connect_lazy())
+        Ok(builder.connect_with_connector_lazy(self.connector.clone()))
     }
 }
 
@@ -240,17 +240,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = err.to_string();
-    let mut next = err.source();
-    while let Some(cause) = next {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -62,6 +62,22 @@ impl Pool {
         }
     }
 
+    /// The known node that discovery named `id`, if any.
+    pub(crate) fn node_with_id(&self, id: u64) -> Option<Arc<Node>> {
+        let nodes = self.nodes();
+        let node = nodes.iter().find(|node| node.meta().id == Some(id))?;
+        Some(Arc::clone(node))
+    }
+
+    /// The ids discovery has named among the known nodes, ascending. Seeds the cluster
+    /// did not name have none.
+    pub(crate) fn ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.nodes().iter().filter_map(|n| n.meta().id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     pub(crate) fn contains(&self, node: &Arc<Node>) -> bool {
         self.nodes().iter().any(|known| Arc::ptr_eq(known, node))
     }
@@ -172,7 +188,7 @@ mod tests {
         let config = testkit::config(seeds.clone());
         Pool::new(
             &seeds,
-            ChannelFactory::new(&config, Handle::current()),
+            ChannelFactory::new(&config, Handle::current()).unwrap(),
             az.map(str::to_owned),
         )
         .unwrap()
@@ -223,7 +239,11 @@ mod tests {
     #[tokio::test]
     async fn an_empty_seed_list_is_a_config_error() {
         let config = testkit::config(Vec::new());
-        let result = Pool::new(&[], ChannelFactory::new(&config, Handle::current()), None);
+        let result = Pool::new(
+            &[],
+            ChannelFactory::new(&config, Handle::current()).unwrap(),
+            None,
+        );
         assert!(matches!(result, Err(ConfigError::NoEndpoints)));
     }
 
@@ -241,6 +261,22 @@ mod tests {
         assert!(Arc::ptr_eq(&nodes[0], &seed));
         assert_eq!(nodes[0].meta().id, Some(1));
         assert_eq!(nodes[1].meta().availability_zone.as_deref(), Some("az-b"));
+    }
+
+    #[tokio::test]
+    async fn nodes_are_found_by_the_ids_discovery_named() {
+        let pool = pool(&["localhost:7101"], None);
+        assert_eq!(pool.ids(), Vec::<u64>::new(), "seeds have no id");
+        assert!(pool.node_with_id(1).is_none());
+
+        pool.apply(&status(&[
+            (3, "az-c", "127.0.0.1:7103", false),
+            (1, "az-a", "127.0.0.1:7101", false),
+        ]));
+        assert_eq!(pool.ids(), [1, 3]);
+        let node = pool.node_with_id(3).unwrap();
+        assert_eq!(node.endpoint, "https://127.0.0.1:7103");
+        assert!(pool.node_with_id(2).is_none());
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! `certs::issue_pem` with local keys standing in for a cluster key: the issued
 //! certificate carries the request's names, is an end-entity server certificate with a
-//! fresh serial, and verifies under the CA; a request without names, with a malformed,
-//! node or URI name, a tampered request and a CA key of another certificate are refused. (CSRs and certificates signed by real
+//! fresh serial, never outlives the CA, and verifies under it; a request without names,
+//! with a malformed, node or URI name, a tampered request, a CA key of another
+//! certificate and an expired CA are refused. (CSRs and certificates signed by real
 //! cluster keys are exercised in cluster-tests `t85_handshake_*`.)
 
 #![cfg(feature = "certs")]
@@ -17,6 +18,7 @@ use keyhold_client::rustls::crypto::aws_lc_rs;
 use keyhold_client::rustls::pki_types::pem::PemObject;
 use keyhold_client::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 struct Ca {
     cert: String,
@@ -185,4 +187,42 @@ fn a_ca_key_of_another_certificate_is_refused() {
         err.to_string().contains("not the CA certificate's key"),
         "{err}"
     );
+}
+
+fn ca_valid_until(not_after: time::OffsetDateTime) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+    params.not_after = not_after;
+    let cert = params.self_signed(&key).unwrap();
+    Ca {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+#[test]
+fn an_issued_certificate_never_outlives_its_ca() {
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let ca = ca_valid_until(expiry);
+    let request = csr(&["www.example.com"]);
+    let pem = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap();
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let not_after = cert.validity().not_after.timestamp();
+    assert!(
+        (not_after - expiry.unix_timestamp()).abs() <= 1,
+        "leaf expires at {not_after}, CA at {}",
+        expiry.unix_timestamp()
+    );
+    verify(&ca, &pem, "www.example.com").unwrap();
+}
+
+#[test]
+fn an_expired_ca_issues_nothing() {
+    let ca = ca_valid_until(time::OffsetDateTime::now_utc() - time::Duration::days(1));
+    let request = csr(&["www.example.com"]);
+    let err = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
 }

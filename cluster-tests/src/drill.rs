@@ -291,7 +291,7 @@ fn describe_load(load: &LoadOptions) -> String {
             "TLS handshakes one at a time ({} ms pause, signer deadline {} ms, {} ms per node)",
             h.pause.as_millis(),
             h.deadline.as_millis(),
-            h.attempt_timeout.as_millis()
+            h.attempt_bound().as_millis()
         ),
         None => "no TLS handshakes".to_owned(),
     };

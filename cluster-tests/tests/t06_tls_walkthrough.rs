@@ -3,12 +3,17 @@
 //! dev CA (`hsmctl pki issue`), the example HTTPS server on that key, and `curl
 //! --cacert` over TLS 1.3 and 1.2. Also `hsmctl key self-sign`, and the requests the CA
 //! or the cluster must refuse. openssl checks every request and certificate on its own.
+//! A server with a certificate the dev CA issued, for the nodes' own names but without a
+//! node identity, gets no request from hsmctl.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+use keyhold_cluster_tests::binaries::binaries;
+use keyhold_cluster_tests::cluster::free_port;
 use keyhold_cluster_tests::dev_up::DevUp;
 use keyhold_cluster_tests::https::HttpsServer;
 use keyhold_cluster_tests::openssl::run;
@@ -106,7 +111,11 @@ fn a_cluster_key_serves_https_through_a_csr_issued_by_the_dev_ca() {
         let body = curl_get(server.addr, &ca, version).unwrap();
         assert_eq!(body, "hello from keyhold\n", "{version:?}");
     }
+
     runtime.block_on(server.interrupt());
+
+    eprintln!("--- a client sends nothing to a server whose certificate is not a node's");
+    impostor_gets_no_request(&dev, root.path());
 
     eprintln!("--- a self-signed certificate for the key, valid for the days asked");
     let own = root.path().join("self.pem");
@@ -172,4 +181,138 @@ fn a_cluster_key_serves_https_through_a_csr_issued_by_the_dev_ca() {
     assert!(err.contains("certificate signing request"), "{err}");
 
     dev.stop();
+}
+
+/// `openssl s_server`, stopped (by its pid) when dropped.
+struct OpensslServer(std::process::Child);
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server with a certificate the dev CA issued for the nodes' own names (localhost,
+/// 127.0.0.1), speaking HTTP/2 like a node, but without a node identity: hsmctl must
+/// refuse it during the handshake, before a request (an imported key, say) is sent.
+fn impostor_gets_no_request(dev: &DevUp, dir: &Path) {
+    let (key, csr, cert) = (
+        dir.join("impostor.key"),
+        dir.join("impostor.csr"),
+        dir.join("impostor.pem"),
+    );
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ]
+        .iter()
+        .copied()
+        .chain(["-out", path(&key)])
+        .collect::<Vec<_>>(),
+    );
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        path(&key),
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-out",
+        path(&csr),
+    ]);
+    let pki = dev.dir().join("pki");
+    dev.hsmctl(&[
+        "pki",
+        "issue",
+        "--dir",
+        path(&pki),
+        "--csr",
+        path(&csr),
+        "--out",
+        path(&cert),
+    ]);
+
+    let port = free_port();
+    let accept = format!("127.0.0.1:{port}");
+    // stdin stays open (a pipe held here): s_server ends its connection on stdin's EOF.
+    let mut child = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &accept,
+            "-cert",
+            path(&cert),
+            "-key",
+            path(&key),
+        ])
+        .args(["-alpn", "h2", "-msg"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let _stdin = child.stdin.take();
+    let server = OpensslServer(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let ready = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = ready.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("openssl s_server printed ACCEPT");
+        if line.starts_with("ACCEPT") {
+            break;
+        }
+    }
+
+    let config = dir.join("impostor.toml");
+    let text = format!(
+        "endpoints = [\"https://{accept}\"]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+         discovery = false\ntimeout_ms = 1000\n",
+        path(&pki.join("ca.pem")),
+        path(&pki.join("client.pem")),
+        path(&pki.join("client.key")),
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(&binaries().hsmctl)
+        .args(["--config", path(&config), "key", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not a Keyhold node certificate"),
+        "{stderr}"
+    );
+
+    // What the server saw: a handshake, never an HTTP/2 request (its preface).
+    drop(server);
+    reader.join().unwrap();
+    let seen: Vec<String> = rx.try_iter().collect();
+    let seen = seen.join("\n");
+    assert!(
+        seen.contains("ClientHello"),
+        "s_server saw no handshake: {seen}"
+    );
+    assert!(
+        !seen.contains("PRI * HTTP"),
+        "a request reached the impostor: {seen}"
+    );
 }

@@ -79,6 +79,15 @@ pub enum Error {
         /// Time since a quorum last acknowledged this leader.
         millis: u64,
     },
+    /// The node could not write the call's audit record, so it withheld the answer.
+    #[error(
+        "node {node_id} cannot write its audit trail, so it withheld the answer (a write \
+         may have been made); use another node"
+    )]
+    AuditUnavailable {
+        /// This node.
+        node_id: u64,
+    },
     /// A peer failed during a cluster operation.
     #[error("node {peer} is unavailable: {reason}")]
     PeerUnavailable {

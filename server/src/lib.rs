@@ -6,10 +6,12 @@
 //! - [`raft`]: openraft type config, redb storage, node-to-node network;
 //! - [`node`]: a running node assembled from these parts;
 //! - [`api`]: the public gRPC services and the error-to-status mapping;
+//! - [`audit`]: the node's hash-chained audit trail of the calls it serves;
 //! - [`health`]: `hsmd health`, a node asking its own API whether it is live and ready;
 //! - [`config`], [`tls`], [`serve`]: configuration, certificates and listeners.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;

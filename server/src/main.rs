@@ -3,6 +3,7 @@
 //! asks that running node, through its own API, whether it is ready (or with `--live`,
 //! alive) and exits 0 or 1 with one line saying so, for container and Kubernetes probes.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -184,8 +185,10 @@ async fn shutdown_signal() {
 fn init_logging(format: &str) {
     let filter = EnvFilter::try_from_env("KEYHOLD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn"));
+    // Colour only for a terminal: logs redirected to a file stay plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

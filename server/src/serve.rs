@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use keyhold_proto::raft::raft_service_server::RaftServiceServer;
+use keyhold_proto::v1::audit_service_server::AuditServiceServer;
 use keyhold_proto::v1::cluster_service_server::ClusterServiceServer;
 use keyhold_proto::v1::key_service_server::KeyServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
-use crate::api::{ClusterApi, KeyApi};
+use crate::api::{AuditApi, ClusterApi, KeyApi};
+use crate::audit::AuditLog;
 use crate::crypto::MAX_MESSAGE_LEN;
 use crate::node::Node;
 use crate::raft::network::MAX_RAFT_MESSAGE;
@@ -34,15 +36,23 @@ pub async fn serve(
         }
     };
 
+    let audit = AuditLog::open(&config.data_dir, config.node_id).context("audit trail")?;
     let tls = node.tls().server_config();
-    let keys = KeyServiceServer::new(KeyApi::new(node.clone()))
+    let keys = KeyServiceServer::new(KeyApi::new(node.clone(), audit.clone()))
         .max_decoding_message_size(MAX_MESSAGE_LEN + 64 * 1024);
     let api = Server::builder()
         .tls_config(tls.clone())
         .context("API TLS config")?
         .tcp_nodelay(true)
         .add_service(keys)
-        .add_service(ClusterServiceServer::new(ClusterApi::new(node.clone())))
+        .add_service(ClusterServiceServer::new(ClusterApi::new(
+            node.clone(),
+            audit.clone(),
+        )))
+        .add_service(AuditServiceServer::new(AuditApi::new(
+            config.node_id,
+            audit,
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(api_listener), stopped());
 
     let raft_service = RaftServiceServer::new(RaftServer::new(node.clone()))

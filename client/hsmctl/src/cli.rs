@@ -8,6 +8,10 @@ use keyhold_cluster_tests::DrillName;
 
 use crate::output::OutputFormat;
 
+mod audit;
+
+pub(crate) use audit::AuditCommand;
+
 /// Key algorithms the server generates.
 pub(crate) const ALGORITHMS: [&str; 6] = [
     "ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096",
@@ -27,7 +31,7 @@ pub(crate) const SIGN_SCHEMES: [&str; 9] = [
 /// RSA decryption schemes.
 pub(crate) const DECRYPT_SCHEMES: [&str; 2] = ["rsa-pkcs1", "rsa-oaep-sha256"];
 
-/// Keyhold operator CLI: PKI, cluster, keys, signing and a local dev cluster.
+/// Keyhold operator CLI: PKI, cluster, keys, signing, audit and a local dev cluster.
 #[derive(Debug, Parser)]
 #[command(name = "hsmctl", version, about, propagate_version = true)]
 pub(crate) struct Cli {
@@ -69,6 +73,19 @@ pub(crate) enum Command {
     Dev(DevCommand),
     /// Run a failover drill on a fresh local cluster under load and report on it.
     Drill(DrillArgs),
+    /// Read and verify the audit trail of each node.
+    ///
+    /// Every node records each key operation and cluster init it serves, and each read of
+    /// its trail, in a trail of its own numbered from seq 1 without gaps. The events form
+    /// a hash chain: each carries the SHA-256 of its protobuf encoding (with the hash
+    /// left empty) and the hash of the event before it (zeros for seq 1). Events hold no
+    /// key material and no data: only who asked what about which key, and the outcome.
+    ///
+    /// `audit show` prints events; `audit verify` reads whole trails and exits 1 naming
+    /// the node and the seq where a chain breaks. Node ids are those `cluster status`
+    /// lists; the client learns them by discovery.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// `hsmctl drill ...`

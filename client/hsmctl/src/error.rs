@@ -79,6 +79,26 @@ pub(crate) enum CliError {
         /// The JSON report, when one was written.
         report: Option<PathBuf>,
     },
+    /// A node answered a call addressed to another one.
+    #[error("asked node {asked}, but node {answered} answered")]
+    OtherNodeAnswered {
+        /// The node asked.
+        asked: u64,
+        /// The node that answered.
+        answered: u64,
+    },
+    /// `audit verify --all` found no node id to verify.
+    #[error(
+        "the client knows no node ids: they come from discovery, which is off \
+         (`discovery = false`) or reached no node"
+    )]
+    NoNodeIds,
+    /// `audit verify` found a broken or unreadable trail; the report says where.
+    #[error("audit verify FAILED: {reasons}")]
+    AuditFailed {
+        /// One line per node that failed.
+        reasons: String,
+    },
     /// The result could not be written to stdout.
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),

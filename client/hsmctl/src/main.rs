@@ -7,6 +7,7 @@
 //! - `pki`: the development CA and certificates;
 //! - `dev`: `dev up` / `dev down`, a local three-node cluster;
 //! - `commands::drill`: `drill NAME`, a failover drill on a fresh local cluster;
+//! - `commands::audit`: `audit show` / `audit verify`, each node's audit trail;
 //! - `output`: text and JSON rendering; `files`: file writes with the right modes;
 //! - `error`: the error every command ends with.
 
@@ -25,7 +26,7 @@ use std::time::Duration;
 use clap::Parser;
 use keyhold_client::certs::IssueOptions;
 
-use crate::cli::{Cli, ClusterCommand, Command, DevCommand, KeyCommand, PkiCommand};
+use crate::cli::{AuditCommand, Cli, ClusterCommand, Command, DevCommand, KeyCommand, PkiCommand};
 use crate::error::CliError;
 use crate::output::{OutputFormat, Render};
 
@@ -92,6 +93,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             print(format, &report)?;
             return commands::drill::verdict(&report, file);
         }
+        Command::Audit(command) => return audit_command(&cli.config, format, command).await,
     };
     print(format, result.as_ref())
 }
@@ -170,6 +172,36 @@ async fn key_command(config: &Path, command: KeyCommand) -> Result<Box<dyn Rende
             out,
         } => Box::new(cert::self_sign(config, &id, subject, days, out).await?),
     })
+}
+
+/// An audit command; each prints its own result (`show --json` as JSON lines, `verify`
+/// before failing on a broken trail).
+async fn audit_command(
+    config: &Path,
+    format: OutputFormat,
+    command: AuditCommand,
+) -> Result<(), CliError> {
+    let client = commands::connect(config).await?;
+    match command {
+        AuditCommand::Show {
+            node,
+            from,
+            limit,
+            json,
+        } => {
+            let page = commands::audit::show(&client, node, from, limit).await?;
+            if json {
+                return commands::audit::print_lines(&page);
+            }
+            print(format, &page)
+        }
+        AuditCommand::Verify { node, all: _ } => {
+            // clap requires exactly one of --node and --all: no node means every node.
+            let report = commands::audit::verify(&client, node).await?;
+            print(format, &report)?;
+            commands::audit::verdict(&report)
+        }
+    }
 }
 
 fn print(format: OutputFormat, result: &dyn Render) -> Result<(), CliError> {

@@ -9,6 +9,8 @@ use rcgen::{
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::server::ParsedCertificate;
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::error::CertError;
 use super::names::{check_name, is_node_name};
@@ -62,11 +64,19 @@ pub fn issue_pem(
         })?;
     check_request_names(&request.params.subject_alt_names)?;
     let issuer = ca_issuer(ca_cert_pem, ca_key_pem)?;
+    let ca_expires = ca_not_after(ca_cert_pem)?;
 
     let rsa = is_rsa(&request);
     let mut params = request.params.clone();
     params.is_ca = IsCa::ExplicitNoCa;
     (params.not_before, params.not_after) = validity(options.validity_days);
+    // A certificate never outlives its issuer: clients would refuse it from then on.
+    if ca_expires <= params.not_before {
+        return Err(CertError::Ca {
+            reason: format!("the CA certificate expired on {ca_expires}"),
+        });
+    }
+    params.not_after = params.not_after.min(ca_expires);
     params.serial_number = Some(random_serial()?);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     if rsa {
@@ -101,6 +111,17 @@ fn ca_issuer(ca_cert_pem: &str, ca_key_pem: &str) -> Result<Issuer<'static, KeyP
     }
     Issuer::from_ca_cert_der(&der, key)
         .map_err(|err| bad(format!("cannot use the CA certificate: {err}")))
+}
+
+/// When the CA certificate expires.
+fn ca_not_after(ca_cert_pem: &str) -> Result<OffsetDateTime, CertError> {
+    let bad = |reason: String| CertError::Ca { reason };
+    let der = CertificateDer::from_pem_slice(ca_cert_pem.as_bytes())
+        .map_err(|err| bad(format!("cannot read the CA certificate: {err}")))?;
+    let (_, cert) = X509Certificate::from_der(&der)
+        .map_err(|err| bad(format!("cannot parse the CA certificate: {err}")))?;
+    OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+        .map_err(|err| bad(format!("the CA certificate's expiry: {err}")))
 }
 
 /// The CA issues for DNS names and IP addresses only, each a well-formed name: TLS

@@ -19,6 +19,12 @@ pub fn check_name(value: &str) -> Result<(), &'static str> {
     if !name.split('.').all(label_ok) {
         return Err("not an IP address or a DNS name (letters, digits, '-', '.')");
     }
+    // A top-level label is never all digits: such a name is a malformed IP address
+    // (`256.1.1.1`), which TLS clients would not match as a DNS name either.
+    let last = name.rsplit('.').next().unwrap_or_default();
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not an IP address, and a DNS name cannot end in an all-digit label");
+    }
     Ok(())
 }
 
@@ -71,6 +77,9 @@ mod tests {
             "a-.example",
             "*.",
             "a.*.b",
+            "256.1.1.1",
+            "10.0.0",
+            "example.123",
         ] {
             assert!(check_name(name).is_err(), "{name:?}");
         }

@@ -3,19 +3,19 @@
 //! the leaf certificate certifies.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keyhold_proto::v1::{GetKeyRequest, KeyInfo};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::sign::CertifiedKey;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::error::TlsKeyError;
 
-// LIMITATION: a follower answers GetKey from what it has applied, and learns that a write
-// is committed only with the leader's next message (up to a heartbeat later). A key made
-// a moment ago through another client (`hsmctl key generate`, then this) can therefore be
-// NotFound on a follower for a few hundred milliseconds; it is asked again meanwhile.
+// A follower asks the leader for its commit index before answering GetKey NotFound, so a
+// key made a moment ago through another client is found; a NotFound is still asked again
+// for a moment, for a follower cut off from the leader while it answered.
 /// How long a NotFound is doubted.
 const NOT_FOUND_PATIENCE: Duration = Duration::from_secs(1);
 /// First pause before asking again; doubles.
@@ -28,8 +28,9 @@ use super::signer::TlsSigner;
 /// `ResolvesServerCert` or `ServerConfig::with_cert_resolver`.
 ///
 /// Refuses a key that cannot sign ([`TlsKeyError::NotASigningKey`]), a key type without
-/// TLS schemes, a PEM without certificates, and a leaf certificate whose
-/// SubjectPublicKeyInfo is not the cluster key's ([`TlsKeyError::KeyMismatch`]).
+/// TLS schemes, a PEM without certificates, a leaf certificate outside its validity
+/// period, and a leaf certificate whose SubjectPublicKeyInfo is not the cluster key's
+/// ([`TlsKeyError::KeyMismatch`]).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -55,6 +56,7 @@ pub async fn certified_key(
     cert_chain_pem: &[u8],
 ) -> Result<Arc<CertifiedKey>, TlsKeyError> {
     let chain = parse_chain(cert_chain_pem)?;
+    check_validity(&chain[0], SystemTime::now())?;
     let info = fetch_key(signer, key_id).await?;
     let key = signing_key(signer, info)?;
     let certified = CertifiedKey::new(chain, Arc::new(key));
@@ -77,6 +79,35 @@ pub async fn fetch_signing_key(
 ) -> Result<ClusterSigningKey, TlsKeyError> {
     let info = fetch_key(signer, key_id).await?;
     signing_key(signer, info)
+}
+
+/// Refuses a leaf certificate that is not valid at `now`: a server would start and then
+/// fail every handshake with a certificate-expired alert.
+pub(crate) fn check_validity(
+    leaf: &CertificateDer<'_>,
+    now: SystemTime,
+) -> Result<(), TlsKeyError> {
+    let bad = |reason: String| TlsKeyError::Certificate { reason };
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref())
+        .map_err(|err| bad(format!("the leaf certificate cannot be parsed: {err}")))?;
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let validity = cert.validity();
+    if now > validity.not_after.timestamp() {
+        return Err(bad(format!(
+            "the leaf certificate expired on {}",
+            validity.not_after
+        )));
+    }
+    if now < validity.not_before.timestamp() {
+        return Err(bad(format!(
+            "the leaf certificate is not valid before {}",
+            validity.not_before
+        )));
+    }
+    Ok(())
 }
 
 /// The certificates of a PEM chain, in order.

@@ -236,3 +236,20 @@ async fn the_call_deadline_bounds_a_hanging_node() {
     );
     assert_eq!(node.state.calls("sign"), 1);
 }
+
+#[tokio::test]
+async fn a_server_with_a_cluster_ca_certificate_that_is_not_a_node_gets_no_request() {
+    let pki = Pki::new();
+    let impostor = MockNode::start_impostor(&pki, 1).await;
+    let mut config = pki.client_config(vec![impostor.endpoint()]);
+    config.call_timeout = Duration::from_secs(1);
+    let client = Client::connect(config).await.unwrap();
+
+    let err = client.generate_key(generate_request()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("not a Keyhold node certificate"),
+        "{err}"
+    );
+    assert_eq!(impostor.state.calls("generate_key"), 0);
+    assert_eq!(impostor.state.calls("sign"), 0);
+}

@@ -1,8 +1,9 @@
 //! Client tests against in-process mock nodes over real mutual TLS: failover, retry
-//! rules, deadlines, zone preference and read-your-writes.
+//! rules, deadlines, zone preference, read-your-writes and per-node audit reads.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+mod audit;
 mod balancing;
 mod failover;
 mod mock;

@@ -1,6 +1,8 @@
 //! In-process mock nodes for the client tests: real gRPC servers on 127.0.0.1 with mutual
 //! TLS from a throwaway CA, whose behaviour each test switches (serve, fail, hang) and
-//! whose calls they count.
+//! whose calls they count. The audit service lives in `mock/audit.rs`.
+
+mod audit;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyhold_client::{ClientConfig, EjectionPolicy};
+use keyhold_proto::v1::audit_service_server::AuditServiceServer;
 use keyhold_proto::v1::cluster_service_server::{ClusterService, ClusterServiceServer};
 use keyhold_proto::v1::key_service_server::{KeyService, KeyServiceServer};
 use keyhold_proto::v1::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
@@ -25,6 +28,9 @@ pub(crate) struct Pki {
     pub(crate) ca_pem: String,
     server_cert: String,
     server_key: String,
+    /// A certificate of the same CA with the nodes' names but no node URI: a web server's.
+    web_cert: String,
+    web_key: String,
     client_cert: String,
     client_key: String,
 }
@@ -36,21 +42,26 @@ impl Pki {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |names: Vec<String>| {
+        let leaf = |names: Vec<String>, node: bool| {
             let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &issuer)
-                .unwrap();
+            let mut params = CertificateParams::new(names).unwrap();
+            if node {
+                let uri = "keyhold://node/1".try_into().unwrap();
+                params.subject_alt_names.push(SanType::URI(uri));
+            }
+            let cert = params.signed_by(&key, &issuer).unwrap();
             (cert.pem(), key.serialize_pem())
         };
         let names = ["localhost", "node-1", "node-2", "node-3", "127.0.0.1"];
-        let (server_cert, server_key) = leaf(names.map(str::to_owned).to_vec());
-        let (client_cert, client_key) = leaf(vec!["client".to_owned()]);
+        let (server_cert, server_key) = leaf(names.map(str::to_owned).to_vec(), true);
+        let (web_cert, web_key) = leaf(names.map(str::to_owned).to_vec(), false);
+        let (client_cert, client_key) = leaf(vec!["client".to_owned()], false);
         Pki {
             ca_pem: ca_cert.pem(),
             server_cert,
             server_key,
+            web_cert,
+            web_key,
             client_cert,
             client_key,
         }
@@ -103,10 +114,21 @@ pub(crate) struct State {
     next_index: AtomicU64,
     /// The node list this node reports in `ClusterStatus`.
     pub(crate) peers: Mutex<Vec<NodeStatus>>,
+    /// This node's audit trail, served by `ReadAudit` as it is.
+    pub(crate) audit: Mutex<Vec<AuditEvent>>,
 }
 
 impl MockNode {
     pub(crate) async fn start(pki: &Pki, id: u64) -> MockNode {
+        Self::start_as(pki, id, &pki.server_cert, &pki.server_key).await
+    }
+
+    /// A node that presents a certificate of the cluster CA that is not a node's.
+    pub(crate) async fn start_impostor(pki: &Pki, id: u64) -> MockNode {
+        Self::start_as(pki, id, &pki.web_cert, &pki.web_key).await
+    }
+
+    async fn start_as(pki: &Pki, id: u64, cert: &str, key: &str) -> MockNode {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
@@ -117,15 +139,17 @@ impl MockNode {
             min_indexes: Mutex::new(Vec::new()),
             next_index: AtomicU64::new(100 * id),
             peers: Mutex::new(Vec::new()),
+            audit: Mutex::new(Vec::new()),
         });
         let tls = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&pki.server_cert, &pki.server_key))
+            .identity(Identity::from_pem(cert, key))
             .client_ca_root(Certificate::from_pem(&pki.ca_pem));
         let router = Server::builder()
             .tls_config(tls)
             .unwrap()
             .add_service(KeyServiceServer::new(Service(Arc::clone(&state))))
-            .add_service(ClusterServiceServer::new(Service(Arc::clone(&state))));
+            .add_service(ClusterServiceServer::new(Service(Arc::clone(&state))))
+            .add_service(AuditServiceServer::new(Service(Arc::clone(&state))));
         let incoming = TcpIncoming::from(listener);
         let server = tokio::spawn(async move {
             router.serve_with_incoming(incoming).await.unwrap();

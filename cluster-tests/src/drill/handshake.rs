@@ -59,6 +59,22 @@ pub struct HandshakeOptions {
     pub attempt_timeout: Duration,
 }
 
+impl HandshakeOptions {
+    /// The signer's options for these handshakes.
+    pub fn signer_options(&self) -> SignerOptions {
+        SignerOptions {
+            deadline: self.deadline,
+            worker_threads: 1,
+            ..SignerOptions::default()
+        }
+    }
+
+    /// The bound on one attempt on one node that the signer actually uses.
+    pub fn attempt_bound(&self) -> Duration {
+        self.signer_options().attempt_bound(self.attempt_timeout)
+    }
+}
+
 impl Default for HandshakeOptions {
     fn default() -> Self {
         HandshakeOptions {
@@ -104,12 +120,8 @@ impl HandshakeServer {
             DrillError::Setup(format!("handshake server: {what}: {err}"))
         };
         config.attempt_timeout = options.attempt_timeout;
-        let signer_options = SignerOptions {
-            deadline: options.deadline,
-            worker_threads: 1,
-            ..SignerOptions::default()
-        };
-        let config_attempt = signer_options.attempt_bound(options.attempt_timeout);
+        let signer_options = options.signer_options();
+        let config_attempt = options.attempt_bound();
         let signer = TlsSigner::connect(config, signer_options)
             .await
             .map_err(|err| setup_failed("signer", &err))?;

@@ -144,6 +144,7 @@ pub(crate) fn error_class(err: &Error) -> &'static str {
         Error::FailedPrecondition { .. } => "failed-precondition",
         Error::Unavailable { .. } => "unavailable",
         Error::NotWritten { .. } => "not-written",
+        Error::UnknownNode { .. } => "unknown-node",
         Error::DeadlineExceeded { .. } => "deadline-exceeded",
         Error::Connect { .. } => "connect",
         Error::Transport { .. } => "transport",

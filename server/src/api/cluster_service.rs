@@ -1,4 +1,5 @@
-//! `keyhold.v1.ClusterService`: init and status.
+//! `keyhold.v1.ClusterService`: init (recorded in the audit trail) and status (not
+//! recorded: clients and health checks poll it every few seconds, and it names no key).
 
 use std::sync::Arc;
 
@@ -6,18 +7,21 @@ use keyhold_proto::v1 as pb;
 use keyhold_proto::v1::cluster_service_server::ClusterService;
 use tonic::{Request, Response, Status};
 
+use super::audited::{entry_for, finish};
 use super::status::to_status;
+use crate::audit::AuditLog;
 use crate::node::Node;
 
 /// The public cluster service.
 pub struct ClusterApi {
     node: Arc<Node>,
+    audit: AuditLog,
 }
 
 impl ClusterApi {
-    /// Serves `node`.
-    pub fn new(node: Arc<Node>) -> Self {
-        ClusterApi { node }
+    /// Serves `node`, recording inits in `audit`.
+    pub fn new(node: Arc<Node>, audit: AuditLog) -> Self {
+        ClusterApi { node, audit }
     }
 }
 
@@ -25,14 +29,18 @@ impl ClusterApi {
 impl ClusterService for ClusterApi {
     async fn init_cluster(
         &self,
-        _request: Request<pb::InitClusterRequest>,
+        request: Request<pb::InitClusterRequest>,
     ) -> Result<Response<pb::InitClusterResponse>, Status> {
-        let done = self.node.init_cluster().await.map_err(to_status)?;
-        Ok(Response::new(pb::InitClusterResponse {
-            cluster_id: done.cluster_id,
-            index: done.index,
-            members: done.members,
-        }))
+        let entry = entry_for("InitCluster", &request);
+        let result = self.node.init_cluster().await.map_err(to_status);
+        let result = result.map(|done| {
+            Response::new(pb::InitClusterResponse {
+                cluster_id: done.cluster_id,
+                index: done.index,
+                members: done.members,
+            })
+        });
+        finish(&self.audit, self.node.id(), entry, result).await
     }
 
     async fn cluster_status(

@@ -1,5 +1,6 @@
 //! `keyhold.v1.KeyService`: converts wire requests to node calls and node results to
-//! wire responses. No logic beyond the conversion.
+//! wire responses, and records every call in the audit trail (`audited`) before it
+//! answers. No logic beyond the conversion.
 
 use std::sync::Arc;
 
@@ -7,8 +8,10 @@ use keyhold_proto::v1::key_service_server::KeyService;
 use keyhold_proto::v1::{self as pb, sign_request::Input};
 use tonic::{Request, Response, Status};
 
+use super::audited::{entry_for, finish};
 use super::deadline::caller_patience;
 use super::status::to_status;
+use crate::audit::{AuditLog, Entry};
 use crate::error::Error;
 use crate::keys::KeyRecord;
 use crate::node::{Node, SignRequest};
@@ -16,12 +19,21 @@ use crate::node::{Node, SignRequest};
 /// The public key service.
 pub struct KeyApi {
     node: Arc<Node>,
+    audit: AuditLog,
 }
 
 impl KeyApi {
-    /// Serves `node`.
-    pub fn new(node: Arc<Node>) -> Self {
-        KeyApi { node }
+    /// Serves `node`, recording every call in `audit`.
+    pub fn new(node: Arc<Node>, audit: AuditLog) -> Self {
+        KeyApi { node, audit }
+    }
+
+    async fn finish<T: super::audited::AuditFacts>(
+        &self,
+        entry: Entry,
+        result: Result<Response<T>, Status>,
+    ) -> Result<Response<T>, Status> {
+        finish(&self.audit, self.node.id(), entry, result).await
     }
 }
 
@@ -46,6 +58,85 @@ impl KeyService for KeyApi {
         &self,
         request: Request<pb::GenerateKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
+        let mut e = entry_for("GenerateKey", &request);
+        let r = request.get_ref();
+        e.detail = r.algorithm.clone();
+        let result = self.serve_generate_key(request).await;
+        self.finish(e, result).await
+    }
+
+    async fn import_key(
+        &self,
+        request: Request<pb::ImportKeyRequest>,
+    ) -> Result<Response<pb::KeyWriteResponse>, Status> {
+        let e = entry_for("ImportKey", &request);
+        let result = self.serve_import_key(request).await;
+        self.finish(e, result).await
+    }
+
+    async fn get_key(
+        &self,
+        request: Request<pb::GetKeyRequest>,
+    ) -> Result<Response<pb::GetKeyResponse>, Status> {
+        let mut e = entry_for("GetKey", &request);
+        let r = request.get_ref();
+        e.key_id = r.key_id.clone();
+        let result = self.serve_get_key(request).await;
+        self.finish(e, result).await
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let mut e = entry_for("ListKeys", &request);
+        let r = request.get_ref();
+        e.detail = r.label.clone();
+        let result = self.serve_list_keys(request).await;
+        self.finish(e, result).await
+    }
+
+    async fn destroy_key(
+        &self,
+        request: Request<pb::DestroyKeyRequest>,
+    ) -> Result<Response<pb::DestroyKeyResponse>, Status> {
+        let mut e = entry_for("DestroyKey", &request);
+        let r = request.get_ref();
+        e.key_id = r.key_id.clone();
+        let result = self.serve_destroy_key(request).await;
+        self.finish(e, result).await
+    }
+
+    async fn sign(
+        &self,
+        request: Request<pb::SignRequest>,
+    ) -> Result<Response<pb::SignResponse>, Status> {
+        let mut e = entry_for("Sign", &request);
+        let r = request.get_ref();
+        e.key_id = r.key_id.clone();
+        e.detail = r.scheme.clone();
+        let result = self.serve_sign(request).await;
+        self.finish(e, result).await
+    }
+
+    async fn decrypt(
+        &self,
+        request: Request<pb::DecryptRequest>,
+    ) -> Result<Response<pb::DecryptResponse>, Status> {
+        let mut e = entry_for("Decrypt", &request);
+        let r = request.get_ref();
+        e.key_id = r.key_id.clone();
+        e.detail = r.scheme.clone();
+        let result = self.serve_decrypt(request).await;
+        self.finish(e, result).await
+    }
+}
+
+impl KeyApi {
+    async fn serve_generate_key(
+        &self,
+        request: Request<pb::GenerateKeyRequest>,
+    ) -> Result<Response<pb::KeyWriteResponse>, Status> {
         let patience = caller_patience(request.metadata());
         let r = request.into_inner();
         let new = self
@@ -59,7 +150,7 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn import_key(
+    async fn serve_import_key(
         &self,
         request: Request<pb::ImportKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
@@ -76,7 +167,7 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn get_key(
+    async fn serve_get_key(
         &self,
         request: Request<pb::GetKeyRequest>,
     ) -> Result<Response<pb::GetKeyResponse>, Status> {
@@ -91,7 +182,7 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn list_keys(
+    async fn serve_list_keys(
         &self,
         request: Request<pb::ListKeysRequest>,
     ) -> Result<Response<pb::ListKeysResponse>, Status> {
@@ -108,7 +199,7 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn destroy_key(
+    async fn serve_destroy_key(
         &self,
         request: Request<pb::DestroyKeyRequest>,
     ) -> Result<Response<pb::DestroyKeyResponse>, Status> {
@@ -121,7 +212,7 @@ impl KeyService for KeyApi {
         Ok(Response::new(pb::DestroyKeyResponse { index }))
     }
 
-    async fn sign(
+    async fn serve_sign(
         &self,
         request: Request<pb::SignRequest>,
     ) -> Result<Response<pb::SignResponse>, Status> {
@@ -145,7 +236,7 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn decrypt(
+    async fn serve_decrypt(
         &self,
         request: Request<pb::DecryptRequest>,
     ) -> Result<Response<pb::DecryptResponse>, Status> {

@@ -48,6 +48,10 @@ pub fn to_status(err: Error) -> Status {
                 ErrorDetails::with_error_info(reasons::NOT_WRITTEN, reasons::DOMAIN, info);
             Status::with_error_details(Code::Unavailable, message, details)
         }
+        Error::AuditUnavailable { .. } => {
+            tracing::error!(cause = %message, "answer withheld: audit trail unavailable");
+            Status::unavailable(message)
+        }
         Error::NotApplied { .. } | Error::Stale { .. } | Error::PeerUnavailable { .. } => {
             tracing::warn!(cause = %message, "request refused: node not ready");
             Status::unavailable(message)

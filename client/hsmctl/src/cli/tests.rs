@@ -278,3 +278,66 @@ fn pki_issue_defaults_to_a_server_certificate_without_the_chain() {
     assert_eq!(days, keyhold_client::certs::DEFAULT_VALIDITY_DAYS);
     assert_eq!((client_auth, chain, out), (false, false, None));
 }
+
+#[test]
+fn audit_show_needs_a_node_and_defaults_to_the_first_seq() {
+    let cli = parse(&["audit", "show", "--node", "2", "--config", "/tmp/c.toml"]);
+    let Command::Audit(AuditCommand::Show {
+        node,
+        from,
+        limit,
+        json,
+    }) = cli.command
+    else {
+        panic!("not audit show");
+    };
+    assert_eq!((node, from, limit, json), (2, 1, None, false));
+    assert_eq!(cli.config, PathBuf::from("/tmp/c.toml"));
+
+    let cli = parse(&[
+        "audit", "show", "--node", "3", "--from", "40", "--limit", "1000", "--json",
+    ]);
+    let Command::Audit(AuditCommand::Show {
+        from, limit, json, ..
+    }) = cli.command
+    else {
+        panic!("not audit show");
+    };
+    assert_eq!((from, limit, json), (40, Some(1000), true));
+    assert_eq!(
+        parse_error(&["audit", "show"]),
+        ErrorKind::MissingRequiredArgument
+    );
+}
+
+#[test]
+fn audit_show_refuses_a_limit_above_a_page_and_seq_zero() {
+    let too_many = ["audit", "show", "--node", "1", "--limit", "1001"];
+    assert_eq!(parse_error(&too_many), ErrorKind::ValueValidation);
+    let zero = ["audit", "show", "--node", "1", "--from", "0"];
+    assert_eq!(parse_error(&zero), ErrorKind::ValueValidation);
+}
+
+#[test]
+fn audit_verify_takes_one_node_or_all_but_not_both() {
+    let cli = parse(&["audit", "verify", "--node", "2"]);
+    let Command::Audit(AuditCommand::Verify { node, all }) = cli.command else {
+        panic!("not audit verify");
+    };
+    assert_eq!((node, all), (Some(2), false));
+
+    let cli = parse(&["audit", "verify", "--all"]);
+    let Command::Audit(AuditCommand::Verify { node, all }) = cli.command else {
+        panic!("not audit verify");
+    };
+    assert_eq!((node, all), (None, true));
+
+    assert_eq!(
+        parse_error(&["audit", "verify"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        parse_error(&["audit", "verify", "--node", "1", "--all"]),
+        ErrorKind::ArgumentConflict
+    );
+}

@@ -1,6 +1,7 @@
 //! The commands that talk to a cluster (and the PKI commands' printing): each turns parsed
 //! arguments into calls and returns a result that renders as text or JSON.
 
+pub(crate) mod audit;
 pub(crate) mod cert;
 pub(crate) mod cluster;
 pub(crate) mod crypto;
