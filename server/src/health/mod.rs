@@ -2,7 +2,7 @@
 //! (`ClusterStatus`) over mutual TLS with its own node certificate, within a time bound.
 //! It reads the node's config and TLS files only; it never reads the unseal secret and
 //! never prints key material. The rules that turn the answer into a verdict live in
-//! [`verdict`]; the exit code and output line are left to `main`.
+//! `verdict`; the exit code and output line are left to `main`.
 
 mod verdict;
 
