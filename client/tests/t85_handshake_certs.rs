@@ -226,3 +226,17 @@ fn an_expired_ca_issues_nothing() {
     let err = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
 }
+
+#[test]
+fn a_request_with_a_node_common_name_is_refused() {
+    let ca = ca();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["bob.example.com".to_owned()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "node-1");
+    let request = params.serialize_request(&key).unwrap().pem().unwrap();
+    let err = issue_pem(&request, &ca.cert, &ca.key, &IssueOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("reserved for the cluster's nodes"),
+        "{err}"
+    );
+}

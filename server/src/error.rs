@@ -79,14 +79,14 @@ pub enum Error {
         /// Time since a quorum last acknowledged this leader.
         millis: u64,
     },
-    /// The node could not write the call's audit record, so it withheld the answer.
-    #[error(
-        "node {node_id} cannot write its audit trail, so it withheld the answer (a write \
-         may have been made); use another node"
-    )]
+    /// The node could not write the call's audit record: it did not act (`acted` false)
+    /// or, having acted, withheld the answer.
+    #[error("node {node_id} cannot write its audit trail, so {}; use another node", audit_consequence(*.acted))]
     AuditUnavailable {
         /// This node.
         node_id: u64,
+        /// Whether the call was carried out before the record failed.
+        acted: bool,
     },
     /// A peer failed during a cluster operation.
     #[error("node {peer} is unavailable: {reason}")]
@@ -105,6 +105,14 @@ fn since(millis: u64) -> String {
     match millis {
         u64::MAX => "since it started".to_owned(),
         ms => format!("for {ms} ms"),
+    }
+}
+
+fn audit_consequence(acted: bool) -> &'static str {
+    if acted {
+        "it withheld the answer (a write may have been made)"
+    } else {
+        "it did not carry out the call"
     }
 }
 

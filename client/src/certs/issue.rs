@@ -3,8 +3,8 @@
 //! the request's subject and subject alternative names are copied, its extensions are not.
 
 use rcgen::{
-    CertificateSigningRequestParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SanType,
+    CertificateSigningRequestParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -63,6 +63,7 @@ pub fn issue_pem(
             reason: err.to_string(),
         })?;
     check_request_names(&request.params.subject_alt_names)?;
+    check_common_name(&request.params.distinguished_name)?;
     let issuer = ca_issuer(ca_cert_pem, ca_key_pem)?;
     let ca_expires = ca_not_after(ca_cert_pem)?;
 
@@ -111,6 +112,23 @@ fn ca_issuer(ca_cert_pem: &str, ca_key_pem: &str) -> Result<Issuer<'static, KeyP
     }
     Issuer::from_ca_cert_der(&der, key)
         .map_err(|err| bad(format!("cannot use the CA certificate: {err}")))
+}
+
+/// A `node-<id>` common name would make the certificate look like a node's in logs and
+/// in the audit trail (which names callers by CN), so the CA refuses it too.
+fn check_common_name(name: &DistinguishedName) -> Result<(), CertError> {
+    let cn: &str = match name.get(&DnType::CommonName) {
+        Some(DnValue::Utf8String(text)) => text,
+        Some(DnValue::PrintableString(text)) => text.as_ref(),
+        Some(DnValue::Ia5String(text)) => text.as_ref(),
+        _ => return Ok(()),
+    };
+    if !is_node_name(cn) {
+        return Ok(());
+    }
+    Err(CertError::Request {
+        reason: format!("common name {cn:?} is reserved for the cluster's nodes"),
+    })
 }
 
 /// When the CA certificate expires.

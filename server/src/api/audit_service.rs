@@ -5,7 +5,7 @@ use keyhold_proto::v1 as pb;
 use keyhold_proto::v1::audit_service_server::AuditService;
 use tonic::{Request, Response, Status};
 
-use super::audited::{entry_for, finish};
+use super::audited::{audited, entry_for};
 use super::status::to_status;
 use crate::audit::{AuditError, AuditLog};
 use crate::error::Error;
@@ -53,6 +53,7 @@ impl AuditApi {
         tracing::error!(cause = %err, "audit trail unreadable");
         Error::AuditUnavailable {
             node_id: self.node_id,
+            acted: false,
         }
     }
 }
@@ -65,8 +66,10 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::ReadAuditResponse>, Status> {
         let mut entry = entry_for("ReadAudit", &request);
         entry.detail = format!("from {}", request.get_ref().from_seq);
-        let result = self.read(request.get_ref()).await;
-        let result = result.map(Response::new).map_err(to_status);
-        finish(&self.audit, self.node_id, entry, result).await
+        let read = async {
+            let result = self.read(request.get_ref()).await;
+            result.map(Response::new).map_err(to_status)
+        };
+        audited(&self.audit, self.node_id, entry, read).await
     }
 }

@@ -1,7 +1,9 @@
-//! What the API records in the audit trail for each call, and the rule that a call's
-//! answer waits for its record: who called (the client certificate's CN and hash), the
-//! action, the key, the gRPC code the caller gets, the log index of a write, and a
-//! detail that is never secret. Writing the trail is `audit`'s.
+//! What the API records in the audit trail for each call, and the rules that bind a call
+//! to its record: who called (the client certificate's CN and hash), the action, the key,
+//! the gRPC code the caller gets, the log index of a write, and a detail that is never
+//! secret. A node whose trail has stopped does nothing; a write is recorded as `STARTED`
+//! before it is made, so no key is made or destroyed without a trace even if the final
+//! record fails; every answer waits for its record. Writing the trail is `audit`'s.
 
 use keyhold_proto::v1 as pb;
 use tonic::{Code, Request, Response, Status};
@@ -23,11 +25,18 @@ pub trait AuditFacts {
     fn index(&self) -> u64 {
         0
     }
+    /// A detail the request did not give (the algorithm of an imported key).
+    fn detail(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl AuditFacts for pb::KeyWriteResponse {
     fn key_id(&self) -> Option<&str> {
         self.key.as_ref().map(|k| k.id.as_str())
+    }
+    fn detail(&self) -> Option<&str> {
+        self.key.as_ref().map(|k| k.algorithm.as_str())
     }
     fn index(&self) -> u64 {
         self.index
@@ -61,6 +70,40 @@ pub fn entry_for<T>(action: &'static str, request: &Request<T>) -> Entry {
     }
 }
 
+/// The calls that change keys or the cluster: recorded before they act, too.
+const WRITES: [&str; 4] = ["GenerateKey", "ImportKey", "DestroyKey", "InitCluster"];
+
+/// Runs `call` under the trail's rules: refused at once when the trail has stopped, a
+/// write recorded as `STARTED` before it acts, and the answer held until the final
+/// record is on disk.
+pub async fn audited<T: AuditFacts>(
+    audit: &AuditLog,
+    node_id: u64,
+    entry: Entry,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<Response<T>, Status> {
+    let refused = || {
+        to_status(Error::AuditUnavailable {
+            node_id,
+            acted: false,
+        })
+    };
+    if audit.is_stopped() {
+        return Err(refused());
+    }
+    if WRITES.contains(&entry.action) {
+        let started = Entry {
+            outcome: "STARTED",
+            ..entry.clone()
+        };
+        if let Err(err) = audit.record(started).await {
+            tracing::error!(cause = %err, "call refused: its audit record was not written");
+            return Err(refused());
+        }
+    }
+    finish(audit, node_id, entry, call.await).await
+}
+
 /// Records the call's end and returns its result, once the record is on disk. When the
 /// record cannot be written the caller gets `UNAVAILABLE` instead of the result: no
 /// answer leaves this node unrecorded.
@@ -77,6 +120,9 @@ pub async fn finish<T: AuditFacts>(
                 entry.key_id = key_id.to_owned();
             }
             entry.index = facts.index();
+            if let (true, Some(detail)) = (entry.detail.is_empty(), facts.detail()) {
+                entry.detail = detail.to_owned();
+            }
             entry.outcome = code_name(Code::Ok);
         }
         Err(status) => {
@@ -90,7 +136,10 @@ pub async fn finish<T: AuditFacts>(
         Ok(_) => result,
         Err(err) => {
             tracing::error!(cause = %err, "call withheld: its audit record was not written");
-            Err(to_status(Error::AuditUnavailable { node_id }))
+            Err(to_status(Error::AuditUnavailable {
+                node_id,
+                acted: true,
+            }))
         }
     }
 }
@@ -179,6 +228,70 @@ mod tests {
             ("Sign", "INVALID_ARGUMENT", "invalid scheme")
         );
         assert_eq!(event.key_id, "k-1");
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_trail_stopped_does_not_act() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = AuditLog::open(dir.path(), 1).unwrap();
+        audit.stop_for_test();
+        let acted = std::sync::atomic::AtomicBool::new(false);
+        let call = async {
+            acted.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Response::new(pb::DestroyKeyResponse { index: 9 }))
+        };
+        let entry = Entry {
+            action: "DestroyKey",
+            ..Entry::default()
+        };
+        let err = audited(&audit, 1, entry, call).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(
+            err.message().contains("did not carry out"),
+            "{}",
+            err.message()
+        );
+        assert!(!acted.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_write_is_on_disk_as_started_before_it_acts() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = AuditLog::open(dir.path(), 1).unwrap();
+        let call = async {
+            let (events, _) = audit.read(1, 10).await.unwrap();
+            assert_eq!(events.len(), 1, "the intent is on disk first");
+            assert_eq!(
+                (events[0].action.as_str(), events[0].outcome.as_str()),
+                ("DestroyKey", "STARTED")
+            );
+            Ok(Response::new(pb::DestroyKeyResponse { index: 9 }))
+        };
+        let entry = Entry {
+            action: "DestroyKey",
+            key_id: "k-1".into(),
+            ..Entry::default()
+        };
+        audited(&audit, 1, entry, call).await.unwrap();
+        let (events, _) = audit.read(1, 10).await.unwrap();
+        let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["STARTED", "OK"]);
+        assert_eq!(events[1].index, 9);
+    }
+
+    #[tokio::test]
+    async fn a_read_is_recorded_once_after_it_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = AuditLog::open(dir.path(), 1).unwrap();
+        let call = async { Ok(Response::new(pb::SignResponse::default())) };
+        let entry = Entry {
+            action: "Sign",
+            ..Entry::default()
+        };
+        audited(&audit, 1, entry, call).await.unwrap();
+        let (events, _) = audit.read(1, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].outcome, "OK");
     }
 
     #[tokio::test]

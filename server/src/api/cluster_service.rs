@@ -7,7 +7,7 @@ use keyhold_proto::v1 as pb;
 use keyhold_proto::v1::cluster_service_server::ClusterService;
 use tonic::{Request, Response, Status};
 
-use super::audited::{entry_for, finish};
+use super::audited::{audited, entry_for};
 use super::status::to_status;
 use crate::audit::AuditLog;
 use crate::node::Node;
@@ -32,15 +32,15 @@ impl ClusterService for ClusterApi {
         request: Request<pb::InitClusterRequest>,
     ) -> Result<Response<pb::InitClusterResponse>, Status> {
         let entry = entry_for("InitCluster", &request);
-        let result = self.node.init_cluster().await.map_err(to_status);
-        let result = result.map(|done| {
-            Response::new(pb::InitClusterResponse {
+        let init = async {
+            let done = self.node.init_cluster().await.map_err(to_status)?;
+            Ok(Response::new(pb::InitClusterResponse {
                 cluster_id: done.cluster_id,
                 index: done.index,
                 members: done.members,
-            })
-        });
-        finish(&self.audit, self.node.id(), entry, result).await
+            }))
+        };
+        audited(&self.audit, self.node.id(), entry, init).await
     }
 
     async fn cluster_status(

@@ -8,7 +8,7 @@ use keyhold_proto::v1::key_service_server::KeyService;
 use keyhold_proto::v1::{self as pb, sign_request::Input};
 use tonic::{Request, Response, Status};
 
-use super::audited::{entry_for, finish};
+use super::audited::{audited, entry_for};
 use super::deadline::caller_patience;
 use super::status::to_status;
 use crate::audit::{AuditLog, Entry};
@@ -28,12 +28,12 @@ impl KeyApi {
         KeyApi { node, audit }
     }
 
-    async fn finish<T: super::audited::AuditFacts>(
+    async fn audited<T: super::audited::AuditFacts>(
         &self,
         entry: Entry,
-        result: Result<Response<T>, Status>,
+        call: impl Future<Output = Result<Response<T>, Status>>,
     ) -> Result<Response<T>, Status> {
-        finish(&self.audit, self.node.id(), entry, result).await
+        audited(&self.audit, self.node.id(), entry, call).await
     }
 }
 
@@ -61,8 +61,7 @@ impl KeyService for KeyApi {
         let mut e = entry_for("GenerateKey", &request);
         let r = request.get_ref();
         e.detail = r.algorithm.clone();
-        let result = self.serve_generate_key(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_generate_key(request)).await
     }
 
     async fn import_key(
@@ -70,8 +69,7 @@ impl KeyService for KeyApi {
         request: Request<pb::ImportKeyRequest>,
     ) -> Result<Response<pb::KeyWriteResponse>, Status> {
         let e = entry_for("ImportKey", &request);
-        let result = self.serve_import_key(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_import_key(request)).await
     }
 
     async fn get_key(
@@ -81,8 +79,7 @@ impl KeyService for KeyApi {
         let mut e = entry_for("GetKey", &request);
         let r = request.get_ref();
         e.key_id = r.key_id.clone();
-        let result = self.serve_get_key(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_get_key(request)).await
     }
 
     async fn list_keys(
@@ -92,8 +89,7 @@ impl KeyService for KeyApi {
         let mut e = entry_for("ListKeys", &request);
         let r = request.get_ref();
         e.detail = r.label.clone();
-        let result = self.serve_list_keys(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_list_keys(request)).await
     }
 
     async fn destroy_key(
@@ -103,8 +99,7 @@ impl KeyService for KeyApi {
         let mut e = entry_for("DestroyKey", &request);
         let r = request.get_ref();
         e.key_id = r.key_id.clone();
-        let result = self.serve_destroy_key(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_destroy_key(request)).await
     }
 
     async fn sign(
@@ -115,8 +110,7 @@ impl KeyService for KeyApi {
         let r = request.get_ref();
         e.key_id = r.key_id.clone();
         e.detail = r.scheme.clone();
-        let result = self.serve_sign(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_sign(request)).await
     }
 
     async fn decrypt(
@@ -127,8 +121,7 @@ impl KeyService for KeyApi {
         let r = request.get_ref();
         e.key_id = r.key_id.clone();
         e.detail = r.scheme.clone();
-        let result = self.serve_decrypt(request).await;
-        self.finish(e, result).await
+        self.audited(e, self.serve_decrypt(request)).await
     }
 }
 

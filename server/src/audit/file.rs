@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::AuditError;
@@ -27,10 +28,13 @@ impl AuditFile {
             source,
         };
         let created = !path.exists();
+        // Owner only, like the rest of the data directory: callers and keys named in it
+        // are nobody else's business.
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(io)?;
         if created {
@@ -215,6 +219,8 @@ mod tests {
         assert_eq!(file.last_seq(), 2);
         assert_eq!(file.append(&[entry("DestroyKey")], 11).unwrap(), [3]);
         let events = read_events(&path, 0, 100, file.last_seq()).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
         assert_eq!(events.len(), 3);
         assert_eq!(events[2].prev_hash, events[1].hash);
         assert!(events.iter().all(StoredEvent::hash_holds));

@@ -13,7 +13,7 @@ mod file;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +63,8 @@ struct Inner {
     queue: mpsc::Sender<Pending>,
     /// The newest seq that is on disk.
     durable: Arc<AtomicU64>,
+    /// Set for good when a write fails.
+    stopped: Arc<AtomicBool>,
 }
 
 /// A record waiting for the writer, and who waits for its seq.
@@ -78,16 +80,30 @@ impl AuditLog {
         let path = data_dir.join(AUDIT_FILE);
         let file = AuditFile::open(&path, node_id)?;
         let durable = Arc::new(AtomicU64::new(file.last_seq()));
+        let stopped = Arc::new(AtomicBool::new(false));
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(file, pending, durable.clone()));
+        tokio::spawn(write_loop(file, pending, durable.clone(), stopped.clone()));
         tracing::info!(path = %path.display(), last_seq = durable.load(Ordering::Acquire), "audit trail open");
         Ok(AuditLog {
             inner: Arc::new(Inner {
                 path,
                 queue,
                 durable,
+                stopped,
             }),
         })
+    }
+
+    /// True once a write has failed: the trail records nothing more until the node
+    /// restarts, so callers must not act.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::Acquire)
+    }
+
+    /// Marks the trail stopped, as a failed write does (tests of the callers' rules).
+    #[cfg(test)]
+    pub(crate) fn stop_for_test(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
     }
 
     /// Records `entry` and returns its seq once it is on disk.
@@ -127,6 +143,7 @@ async fn write_loop(
     mut file: AuditFile,
     mut pending: mpsc::Receiver<Pending>,
     durable: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
 ) {
     while let Some(first) = pending.recv().await {
         let mut batch = vec![first];
@@ -157,6 +174,7 @@ async fn write_loop(
                 }
             }
             Err(err) => {
+                stopped.store(true, Ordering::Release);
                 tracing::error!(cause = %err, "audit trail write failed; refusing every audited call");
                 for waiter in waiters {
                     let _ = waiter.send(Err(()));
@@ -164,7 +182,10 @@ async fn write_loop(
                 break;
             }
         }
-        let Some(back) = back else { break };
+        let Some(back) = back else {
+            stopped.store(true, Ordering::Release);
+            break;
+        };
         file = back;
     }
     // Later records find the queue closed and fail.

@@ -1,7 +1,7 @@
 //! The replicated key store: key records (wrapped material only), the commands that
 //! change them, and the deterministic `apply` every node runs on the same log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +109,12 @@ pub struct KeyStoreState {
     pub key_check: Option<WrappedKey>,
     /// Live keys by id.
     pub keys: BTreeMap<String, KeyRecord>,
+    /// Ids of destroyed keys. A put of one of them changes nothing: a write sent again
+    /// after its first attempt committed (a leader change can leave the sender unsure)
+    /// must not bring a destroyed key back.
+    // LIMITATION: kept forever, about 20 bytes per destroyed key.
+    #[serde(default)]
+    pub destroyed: BTreeSet<String>,
 }
 
 impl KeyStoreState {
@@ -127,7 +133,7 @@ impl KeyStoreState {
                 Outcome::Initialized
             }
             Command::PutKey(mut record) => {
-                if self.keys.contains_key(&record.id) {
+                if self.keys.contains_key(&record.id) || self.destroyed.contains(&record.id) {
                     return Outcome::KeyExists;
                 }
                 record.created_index = index;
@@ -135,7 +141,10 @@ impl KeyStoreState {
                 Outcome::KeyStored
             }
             Command::DestroyKey { id } => match self.keys.remove(&id) {
-                Some(_) => Outcome::KeyDestroyed,
+                Some(_) => {
+                    self.destroyed.insert(id);
+                    Outcome::KeyDestroyed
+                }
                 None => Outcome::KeyNotFound,
             },
         }
@@ -223,6 +232,29 @@ mod tests {
             Outcome::KeyDestroyed
         );
         assert!(state.keys.is_empty());
+    }
+
+    #[test]
+    fn a_put_sent_again_after_a_destroy_does_not_bring_the_key_back() {
+        let mut state = KeyStoreState::default();
+        state.apply(1, Command::PutKey(record("k-1", "web")));
+        state.apply(2, Command::DestroyKey { id: "k-1".into() });
+        assert_eq!(
+            state.apply(3, Command::PutKey(record("k-1", "web"))),
+            Outcome::KeyExists
+        );
+        assert!(state.keys.is_empty());
+        assert!(state.destroyed.contains("k-1"));
+    }
+
+    #[test]
+    fn a_snapshot_from_before_tombstones_still_loads() {
+        let mut state = KeyStoreState::default();
+        state.apply(1, Command::PutKey(record("k-1", "web")));
+        let mut json: serde_json::Value = serde_json::to_value(&state).unwrap();
+        json.as_object_mut().unwrap().remove("destroyed");
+        let back: KeyStoreState = serde_json::from_value(json).unwrap();
+        assert_eq!(back, state);
     }
 
     #[test]

@@ -179,6 +179,12 @@ impl Node {
         };
         let command = Command::PutKey(record.clone());
         let (index, outcome) = self.propose(command, patience).await?;
+        if outcome == Outcome::KeyExists {
+            // The id is fresh and random, so an earlier attempt of this same write
+            // committed (openraft can report a write lost in a leader change that a new
+            // leader then committed, and the write is sent again).
+            return self.stored_earlier(&record.id);
+        }
         if outcome != Outcome::KeyStored {
             return Err(Error::Internal(format!("put applied as {outcome:?}")));
         }
@@ -190,6 +196,20 @@ impl Node {
             },
             index,
         })
+    }
+
+    /// The answer to a put that found its key already made by an earlier attempt.
+    fn stored_earlier(&self, id: &str) -> Result<NewKey, Error> {
+        let stored = self.store.read(|s| s.keys.get(id).cloned());
+        tracing::warn!(key_id = %id, live = stored.is_some(), "a write sent again found its key");
+        match stored {
+            Some(record) => Ok(NewKey {
+                index: record.created_index,
+                record,
+            }),
+            // Made, then destroyed before this answer: it is not there any more.
+            None => Err(Error::KeyNotFound { id: id.to_owned() }),
+        }
     }
 
     /// The cluster key, for a write that needs one: refuses when sealed or uninitialized.

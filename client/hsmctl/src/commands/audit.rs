@@ -203,24 +203,38 @@ fn event_json(event: &AuditEvent) -> Value {
 }
 
 fn event_row(event: &AuditEvent) -> Vec<String> {
-    let or_dash = |text: &str| match text {
+    // Key ids, labels and CNs come from callers, refused requests included: shown as
+    // they are, a newline or an escape sequence could forge rows or redraw the terminal.
+    let shown = |text: &str| match text {
         "" => "-".to_string(),
-        text => text.to_string(),
+        text => printable(text),
     };
     let index = match event.index {
         0 => "-".to_string(),
         index => index.to_string(),
     };
+    // The CN alone does not tell two certificates apart; the hash's head does.
+    let cert = hex::encode(event.caller_cert_sha256.get(..4).unwrap_or_default());
     vec![
         event.seq.to_string(),
         timestamp(event.time_unix_ms),
-        or_dash(&event.caller),
-        event.action.clone(),
-        or_dash(&event.key_id),
-        event.outcome.clone(),
+        format!("{} ({cert})", shown(&event.caller)),
+        printable(&event.action),
+        shown(&event.key_id),
+        printable(&event.outcome),
         index,
-        event.detail.clone(),
+        printable(&event.detail),
     ]
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), printable as one cell.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 fn node_line(node_id: u64, verdict: &Verdict) -> String {

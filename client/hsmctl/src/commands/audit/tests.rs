@@ -232,15 +232,15 @@ fn show_text_is_a_table_with_utc_times_and_a_hint_for_more() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "SEQ  TIME                      CALLER  ACTION       KEY ID  OUTCOME  INDEX  DETAIL"
+        "SEQ  TIME                      CALLER             ACTION       KEY ID  OUTCOME  INDEX  DETAIL"
     );
     assert_eq!(
         lines[1],
-        "1    2023-11-14T22:13:21.000Z  hsmctl  Sign         k-1     OK       -      ecdsa-sha256"
+        "1    2023-11-14T22:13:21.000Z  hsmctl (abababab)  Sign         k-1     OK       -      ecdsa-sha256"
     );
     assert_eq!(
         lines[2],
-        "2    2023-11-14T22:13:22.000Z  hsmctl  GenerateKey  -       OK       42     ecdsa-sha256"
+        "2    2023-11-14T22:13:22.000Z  hsmctl (abababab)  GenerateKey  -       OK       42     ecdsa-sha256"
     );
     assert_eq!(lines[3], "More events: --from 3 (node 2 is at seq 9)");
 }
@@ -284,4 +284,15 @@ fn timestamps_are_rfc3339_utc_with_milliseconds() {
     assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
     assert_eq!(timestamp(u64::MAX), u64::MAX.to_string());
+}
+
+#[test]
+fn show_text_escapes_control_characters_that_callers_sent() {
+    let mut events = chain(2, 1);
+    events[0].key_id = "k-\u{1b}[31mRED\nSEQ 99 fake".into();
+    events[0].detail = "a\u{1b}[2Jb".into();
+    let text = page(events, 1).text();
+    assert_eq!(text.lines().count(), 2, "one header, one row: {text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("k-\\u{1b}[31mRED\\nSEQ 99 fake"), "{text}");
 }
