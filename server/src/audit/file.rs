@@ -1,15 +1,43 @@
 //! The audit file on disk: one JSON event per line, appended and fsynced in batches.
 //! Opening recovers the chain's tail and cuts a torn last line (a batch the node was
-//! writing when it died, never acknowledged); reading scans from the start. What goes in
-//! an event is `event`'s; batching callers is `writer`'s.
+//! writing when it died, never acknowledged). A sparse index ([`Marks`]: where every
+//! 1024th event starts) lets a read start near the seq asked, so paging through the whole
+//! trail stays linear. What goes in an event is `event`'s; batching callers is `mod`'s.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::AuditError;
 use super::event::{Entry, StoredEvent};
+
+/// Events between two marks.
+const MARK_EVERY: u64 = 1024;
+
+/// Where events 1, 1025, 2049, ... start in the file: (seq, byte offset), in order.
+/// Shared by the writer, which adds marks, and readers.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Marks(Arc<Mutex<Vec<(u64, u64)>>>);
+
+impl Marks {
+    fn note(&self, seq: u64, offset: u64) {
+        if seq % MARK_EVERY == 1 {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((seq, offset));
+        }
+    }
+
+    /// The offset of the last mark at or before `seq` (0: the start).
+    fn before(&self, seq: u64) -> u64 {
+        let marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = marks.partition_point(|&(marked, _)| marked <= seq);
+        at.checked_sub(1).map_or(0, |i| marks[i].1)
+    }
+}
 
 /// The open audit file and the chain's tail.
 pub(super) struct AuditFile {
@@ -18,6 +46,9 @@ pub(super) struct AuditFile {
     node_id: u64,
     last_seq: u64,
     last_hash: [u8; 32],
+    /// Bytes of complete events in the file.
+    len: u64,
+    marks: Marks,
 }
 
 impl AuditFile {
@@ -40,7 +71,8 @@ impl AuditFile {
         if created {
             sync_parent(path).map_err(io)?;
         }
-        let tail = Tail::scan(&file, path)?;
+        let marks = Marks::default();
+        let tail = Tail::scan(&file, path, &marks)?;
         if tail.valid_len < file.metadata().map_err(io)?.len() {
             tracing::warn!(
                 path = %path.display(),
@@ -57,7 +89,14 @@ impl AuditFile {
             node_id,
             last_seq: tail.last_seq,
             last_hash: tail.last_hash,
+            len: tail.valid_len,
+            marks,
         })
+    }
+
+    /// The sparse index, for readers.
+    pub(super) fn marks(&self) -> Marks {
+        self.marks.clone()
     }
 
     /// The newest sequence number (0 before the first event).
@@ -75,8 +114,10 @@ impl AuditFile {
         let (mut seq, mut prev) = (self.last_seq, self.last_hash);
         let mut lines = Vec::with_capacity(entries.len() * 320);
         let mut seqs = Vec::with_capacity(entries.len());
+        let mut starts = Vec::new();
         for entry in entries {
             seq += 1;
+            starts.push((seq, self.len + lines.len() as u64));
             let event = StoredEvent::chain(entry, seq, self.node_id, time_unix_ms, &prev);
             prev = event.hash_bytes().ok_or(AuditError::Corrupt {
                 line: seq,
@@ -97,6 +138,10 @@ impl AuditFile {
         self.file.write_all(&lines).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         (self.last_seq, self.last_hash) = (seq, prev);
+        self.len += lines.len() as u64;
+        for (seq, offset) in starts {
+            self.marks.note(seq, offset);
+        }
         Ok(seqs)
     }
 }
@@ -108,14 +153,16 @@ pub(super) fn read_events(
     from_seq: u64,
     limit: usize,
     durable_seq: u64,
+    marks: &Marks,
 ) -> Result<Vec<StoredEvent>, AuditError> {
-    // LIMITATION: a read scans the file from the start; there is no index and no
-    // rotation, so reads slow down as the trail grows.
     let io = |source| AuditError::Io {
         path: path.display().to_string(),
         source,
     };
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut file = File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(marks.before(from_seq)))
+        .map_err(io)?;
+    let mut reader = BufReader::new(file);
     let mut events = Vec::new();
     let mut line = String::new();
     for number in 1.. {
@@ -142,7 +189,7 @@ struct Tail {
 }
 
 impl Tail {
-    fn scan(file: &File, path: &Path) -> Result<Tail, AuditError> {
+    fn scan(file: &File, path: &Path, marks: &Marks) -> Result<Tail, AuditError> {
         let mut tail = Tail {
             last_seq: 0,
             last_hash: [0; 32],
@@ -162,6 +209,7 @@ impl Tail {
                 return Ok(tail);
             }
             let event = parse(line.trim_end(), tail.last_seq + 1)?;
+            marks.note(event.seq, tail.valid_len);
             tail.last_hash = event.hash_bytes().ok_or(AuditError::Corrupt {
                 line: event.seq,
                 reason: "malformed hash".into(),
@@ -218,7 +266,7 @@ mod tests {
         let mut file = AuditFile::open(&path, 4).unwrap();
         assert_eq!(file.last_seq(), 2);
         assert_eq!(file.append(&[entry("DestroyKey")], 11).unwrap(), [3]);
-        let events = read_events(&path, 0, 100, file.last_seq()).unwrap();
+        let events = read_events(&path, 0, 100, file.last_seq(), &file.marks()).unwrap();
         let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(events.len(), 3);
@@ -243,7 +291,10 @@ mod tests {
         let mut file = AuditFile::open(&path, 1).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), whole);
         assert_eq!(file.append(&[entry("Sign")], 12).unwrap(), [2]);
-        assert_eq!(read_events(&path, 2, 10, 2).unwrap()[0].seq, 2);
+        assert_eq!(
+            read_events(&path, 2, 10, 2, &file.marks()).unwrap()[0].seq,
+            2
+        );
     }
 
     #[test]
@@ -253,15 +304,22 @@ mod tests {
         let mut file = AuditFile::open(&path, 1).unwrap();
         let batch: Vec<Entry> = (0..10).map(|_| entry("Sign")).collect();
         file.append(&batch, 1).unwrap();
-        let seqs: Vec<u64> = read_events(&path, 4, 3, 10)
+        let seqs: Vec<u64> = read_events(&path, 4, 3, 10, &file.marks())
             .unwrap()
             .iter()
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, [4, 5, 6]);
-        assert!(read_events(&path, 11, 3, 10).unwrap().is_empty());
+        assert!(
+            read_events(&path, 11, 3, 10, &file.marks())
+                .unwrap()
+                .is_empty()
+        );
         // Nothing past the durable seq, though it is in the file.
-        assert_eq!(read_events(&path, 1, 100, 7).unwrap().len(), 7);
+        assert_eq!(
+            read_events(&path, 1, 100, 7, &file.marks()).unwrap().len(),
+            7
+        );
     }
 
     #[test]
@@ -273,5 +331,34 @@ mod tests {
             panic!("a garbled file opened");
         };
         assert!(matches!(err, AuditError::Corrupt { line: 1, .. }), "{err}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test fails by panicking
+mod marks_tests {
+    use super::*;
+
+    #[test]
+    fn reads_far_into_a_long_trail_start_at_a_mark_and_find_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let mut file = AuditFile::open(&path, 1).unwrap();
+        let batch: Vec<Entry> = (0..700).map(|_| Entry::default()).collect();
+        for _ in 0..5 {
+            file.append(&batch, 1).unwrap();
+        }
+        let marks = file.marks();
+        assert_eq!(marks.before(1), 0);
+        assert!(marks.before(3000) > 0, "a mark past the start");
+        for from in [1, 1024, 1025, 1026, 2049, 3499, 3500] {
+            let events = read_events(&path, from, 3, 3500, &marks).unwrap();
+            assert_eq!(events.first().map(|e| e.seq), Some(from), "from {from}");
+        }
+
+        // Reopened: the scan rebuilds the same marks.
+        drop(file);
+        let again = AuditFile::open(&path, 1).unwrap();
+        assert_eq!(again.marks().before(3000), marks.before(3000));
     }
 }

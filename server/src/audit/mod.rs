@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 pub use event::{Caller, Entry, StoredEvent, chain_hash};
-use file::{AuditFile, read_events};
+use file::{AuditFile, Marks, read_events};
 
 /// File name of the audit trail in the data directory.
 pub const AUDIT_FILE: &str = "audit.jsonl";
@@ -65,6 +65,8 @@ struct Inner {
     durable: Arc<AtomicU64>,
     /// Set for good when a write fails.
     stopped: Arc<AtomicBool>,
+    /// Where to start reading for a seq.
+    marks: Marks,
 }
 
 /// A record waiting for the writer, and who waits for its seq.
@@ -80,6 +82,7 @@ impl AuditLog {
         let path = data_dir.join(AUDIT_FILE);
         let file = AuditFile::open(&path, node_id)?;
         let durable = Arc::new(AtomicU64::new(file.last_seq()));
+        let marks = file.marks();
         let stopped = Arc::new(AtomicBool::new(false));
         let (queue, pending) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(file, pending, durable.clone(), stopped.clone()));
@@ -90,6 +93,7 @@ impl AuditLog {
                 queue,
                 durable,
                 stopped,
+                marks,
             }),
         })
     }
@@ -129,7 +133,8 @@ impl AuditLog {
     ) -> Result<(Vec<StoredEvent>, u64), AuditError> {
         let path = self.inner.path.clone();
         let durable = self.inner.durable.load(Ordering::Acquire);
-        let read = move || read_events(&path, from_seq, limit, durable);
+        let marks = self.inner.marks.clone();
+        let read = move || read_events(&path, from_seq, limit, durable, &marks);
         let events = tokio::task::spawn_blocking(read)
             .await
             .map_err(|_| AuditError::Stopped)??;
