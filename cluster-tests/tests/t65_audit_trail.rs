@@ -110,8 +110,17 @@ async fn every_node_records_the_calls_it_served_in_a_chain_that_verifies() {
     assert!(!text.contains(message.as_ref()));
     assert!(!text.contains(&hex_of(MESSAGE)));
 
-    eprintln!("--- an event edited on disk is found, by its seq, after a restart");
+    eprintln!("--- an anchor (seq and hash) written down now holds");
     let seq = refused["seq"].as_u64().unwrap();
+    let anchor = format!("{seq}:{}", refused["hash"].as_str().unwrap());
+    let out = cluster.hsmctl(&["audit", "verify", "--node", "2", "--expect", &anchor]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    eprintln!("--- an event edited on disk is found, by its seq, after a restart");
     assert!(cluster.terminate(2).await, "node 2 stopped cleanly");
     let path = cluster.node(2).data_dir().join("audit.jsonl");
     let original = std::fs::read_to_string(&path).unwrap();

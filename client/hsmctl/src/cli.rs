@@ -8,7 +8,7 @@ use keyhold_cluster_tests::DrillName;
 
 use crate::output::OutputFormat;
 
-mod audit;
+pub(crate) mod audit;
 
 pub(crate) use audit::AuditCommand;
 

@@ -195,9 +195,13 @@ async fn audit_command(
             }
             print(format, &page)
         }
-        AuditCommand::Verify { node, all: _ } => {
+        AuditCommand::Verify {
+            node,
+            all: _,
+            expect,
+        } => {
             // clap requires exactly one of --node and --all: no node means every node.
-            let report = commands::audit::verify(&client, node).await?;
+            let report = commands::audit::verify(&client, node, expect).await?;
             print(format, &report)?;
             commands::audit::verdict(&report)
         }

@@ -43,5 +43,39 @@ pub(crate) enum AuditCommand {
         /// Check every node the client knows.
         #[arg(long, conflicts_with = "node")]
         all: bool,
+        /// Also require event SEQ to have hash HASH (hex), as written down from an earlier
+        /// verify: an intact chain through that anchor proves nothing up to SEQ was
+        /// rewritten since. Needs --node.
+        #[arg(long, value_name = "SEQ:HASH", conflicts_with = "all", value_parser = parse_anchor)]
+        expect: Option<Anchor>,
     },
+}
+
+/// An event's seq and the hash it must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    /// The event.
+    pub(crate) seq: u64,
+    /// Its hash.
+    pub(crate) hash: Vec<u8>,
+}
+
+fn parse_anchor(text: &str) -> Result<Anchor, String> {
+    let (seq, hash) = text
+        .split_once(':')
+        .ok_or("expected SEQ:HASH, for example 1234:3fa9... (64 hex digits)")?;
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| format!("seq {seq:?} is not a number"))?;
+    if seq == 0 {
+        return Err("seq starts at 1".into());
+    }
+    let hash = hex::decode(hash).map_err(|_| "the hash is not hex".to_string())?;
+    if hash.len() != 32 {
+        return Err(format!(
+            "the hash has {} bytes, a SHA-256 has 32",
+            hash.len()
+        ));
+    }
+    Ok(Anchor { seq, hash })
 }

@@ -319,15 +319,39 @@ fn audit_show_refuses_a_limit_above_a_page_and_seq_zero() {
 }
 
 #[test]
+fn audit_verify_takes_an_anchor_for_one_node_only() {
+    let hash = "ab".repeat(32);
+    let anchor = format!("12:{hash}");
+    let cli = parse(&["audit", "verify", "--node", "2", "--expect", &anchor]);
+    let Command::Audit(AuditCommand::Verify { expect, .. }) = cli.command else {
+        panic!("not audit verify");
+    };
+    let expect = expect.unwrap();
+    assert_eq!((expect.seq, expect.hash), (12, vec![0xab; 32]));
+
+    assert_eq!(
+        parse_error(&["audit", "verify", "--all", "--expect", &anchor]),
+        ErrorKind::ArgumentConflict
+    );
+    for bad in ["12", "0:ab", "x:ab", "12:zz", "12:abab"] {
+        assert_eq!(
+            parse_error(&["audit", "verify", "--node", "2", "--expect", bad]),
+            ErrorKind::ValueValidation,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn audit_verify_takes_one_node_or_all_but_not_both() {
     let cli = parse(&["audit", "verify", "--node", "2"]);
-    let Command::Audit(AuditCommand::Verify { node, all }) = cli.command else {
+    let Command::Audit(AuditCommand::Verify { node, all, .. }) = cli.command else {
         panic!("not audit verify");
     };
     assert_eq!((node, all), (Some(2), false));
 
     let cli = parse(&["audit", "verify", "--all"]);
-    let Command::Audit(AuditCommand::Verify { node, all }) = cli.command else {
+    let Command::Audit(AuditCommand::Verify { node, all, .. }) = cli.command else {
         panic!("not audit verify");
     };
     assert_eq!((node, all), (None, true));

@@ -12,6 +12,7 @@ use keyhold_client::{Client, Error};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::cli::audit::Anchor;
 use crate::error::CliError;
 use crate::output::{Render, table};
 use chain::{ChainBreak, ChainCheck};
@@ -48,6 +49,9 @@ enum Verdict {
     Unreadable(Error),
     /// Another node answered for this one.
     OtherNode { answered: u64 },
+    /// The chain is intact but the anchor does not hold: event `seq` has another hash,
+    /// or the trail ends before it.
+    AnchorFailed { seq: u64, found: Option<Vec<u8>> },
 }
 
 /// `audit show`: events of node `node_id` from seq `from`, at most `limit` (server
@@ -94,6 +98,7 @@ pub(crate) fn print_lines(page: &Page) -> Result<(), CliError> {
 pub(crate) async fn verify(
     client: &Client,
     node_id: Option<u64>,
+    expect: Option<Anchor>,
 ) -> Result<Verification, CliError> {
     let ids = match node_id {
         Some(id) => vec![id],
@@ -104,7 +109,10 @@ pub(crate) async fn verify(
     }
     let mut nodes = Vec::new();
     for id in ids {
-        let verdict = walk(id, |request| client.read_audit(id, request)).await;
+        let verdict = walk(id, expect.as_ref(), |request| {
+            client.read_audit(id, request)
+        })
+        .await;
         nodes.push((id, verdict));
     }
     Ok(Verification { nodes })
@@ -128,12 +136,13 @@ pub(crate) fn verdict(report: &Verification) -> Result<(), CliError> {
 
 /// Reads node `node_id`'s trail with `read` from seq 1, a page at a time, until the
 /// node's last seq when it answered, checking every event.
-async fn walk<F, Fut>(node_id: u64, mut read: F) -> Verdict
+async fn walk<F, Fut>(node_id: u64, anchor: Option<&Anchor>, mut read: F) -> Verdict
 where
     F: FnMut(ReadAuditRequest) -> Fut,
     Fut: Future<Output = Result<ReadAuditResponse, Error>>,
 {
     let mut check = ChainCheck::new(node_id);
+    let mut anchored: Option<Vec<u8>> = None;
     loop {
         let request = ReadAuditRequest {
             from_seq: check.events() + 1,
@@ -152,11 +161,22 @@ where
             if let Err(broken) = check.push(event) {
                 return Verdict::Broken(broken);
             }
+            if anchor.is_some_and(|a| a.seq == event.seq) {
+                anchored = Some(event.hash.clone());
+            }
         }
 
         // Reading is itself audited, so the trail grows while we read: stop at the last
         // seq the node had when it answered (or at an empty page), not at "no more".
         if page.events.is_empty() || check.events() >= page.last_seq {
+            if let Some(anchor) = anchor
+                && anchored.as_ref() != Some(&anchor.hash)
+            {
+                return Verdict::AnchorFailed {
+                    seq: anchor.seq,
+                    found: anchored,
+                };
+            }
             return Verdict::Intact {
                 events: check.events(),
                 last_hash: check.last_hash().map(<[u8]>::to_vec),
@@ -254,6 +274,18 @@ fn node_line(node_id: u64, verdict: &Verdict) -> String {
         Verdict::OtherNode { answered } => {
             format!("node {node_id}: node {answered} answered instead")
         }
+        Verdict::AnchorFailed {
+            seq,
+            found: Some(found),
+        } => format!(
+            "node {node_id}: chain BROKEN at seq {seq}: anchor mismatch: the trail now has \
+             hash {} there (rewritten since the anchor was taken)",
+            hex::encode(found)
+        ),
+        Verdict::AnchorFailed { seq, found: None } => format!(
+            "node {node_id}: chain BROKEN at seq {seq}: anchor missing: the trail ends \
+             before it (cut or replaced since the anchor was taken)"
+        ),
     }
 }
 
@@ -277,6 +309,7 @@ fn node_json(node_id: u64, verdict: &Verdict) -> Value {
         Verdict::Broken(broken) => failed(broken.kind(), Some(broken.seq())),
         Verdict::Unreadable(_) => failed("unreadable", None),
         Verdict::OtherNode { .. } => failed("other_node", None),
+        Verdict::AnchorFailed { seq, .. } => failed("anchor", Some(*seq)),
     }
 }
 

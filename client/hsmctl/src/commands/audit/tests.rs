@@ -5,6 +5,7 @@ use keyhold_client::Origin;
 
 use super::chain::tests::{chain, extend};
 use super::*;
+use crate::cli::audit::Anchor;
 
 /// A fake node's answers to `walk`: pages of `trail`, one more event after each read.
 struct FakeNode {
@@ -42,7 +43,17 @@ impl FakeNode {
 }
 
 async fn walk_fake(node: &mut FakeNode, asked: u64) -> Verdict {
-    walk(asked, |request| std::future::ready(node.read(request))).await
+    walk(asked, None, |request| {
+        std::future::ready(node.read(request))
+    })
+    .await
+}
+
+async fn walk_anchored(node: &mut FakeNode, anchor: &Anchor) -> Verdict {
+    walk(2, Some(anchor), |request| {
+        std::future::ready(node.read(request))
+    })
+    .await
 }
 
 fn page(events: Vec<AuditEvent>, last_seq: u64) -> Page {
@@ -115,7 +126,7 @@ async fn verify_of_an_empty_trail_is_intact() {
 #[tokio::test]
 async fn verify_fails_when_a_node_repeats_events_instead_of_paging() {
     let trail = chain(3, 1500);
-    let verdict = walk(3, |_request| {
+    let verdict = walk(3, None, |_request| {
         let response = ReadAuditResponse {
             events: trail[..1000].to_vec(),
             last_seq: 1500,
@@ -142,7 +153,7 @@ async fn verify_refuses_an_answer_from_another_node() {
 
 #[tokio::test]
 async fn verify_reports_a_node_it_cannot_read() {
-    let verdict = walk(2, |_request| {
+    let verdict = walk(2, None, |_request| {
         let err = Error::Unavailable {
             origin: Origin {
                 endpoint: "https://127.0.0.1:7102".into(),
@@ -295,4 +306,45 @@ fn show_text_escapes_control_characters_that_callers_sent() {
     assert_eq!(text.lines().count(), 2, "one header, one row: {text}");
     assert!(!text.contains('\u{1b}'), "{text:?}");
     assert!(text.contains("k-\\u{1b}[31mRED\\nSEQ 99 fake"), "{text}");
+}
+
+#[tokio::test]
+async fn an_anchor_taken_earlier_holds_on_an_untouched_trail() {
+    let trail = chain(2, 1500);
+    let anchor = Anchor {
+        seq: 1200,
+        hash: trail[1199].hash.clone(),
+    };
+    let mut node = FakeNode::new(2, trail);
+    let verdict = walk_anchored(&mut node, &anchor).await;
+    assert!(matches!(verdict, Verdict::Intact { .. }), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn a_trail_rewritten_whole_fails_its_anchor() {
+    // A consistent chain, but not the one the anchor was taken from.
+    let anchor = Anchor {
+        seq: 10,
+        hash: vec![7; 32],
+    };
+    let mut node = FakeNode::new(2, chain(2, 20));
+    let verdict = walk_anchored(&mut node, &anchor).await;
+    assert!(
+        matches!(
+            verdict,
+            Verdict::AnchorFailed {
+                seq: 10,
+                found: Some(_)
+            }
+        ),
+        "{verdict:?}"
+    );
+    assert!(node_line(2, &verdict).contains("anchor mismatch"));
+
+    let mut short = FakeNode::new(2, chain(2, 5));
+    let verdict = walk_anchored(&mut short, &anchor).await;
+    assert!(
+        matches!(verdict, Verdict::AnchorFailed { found: None, .. }),
+        "{verdict:?}"
+    );
 }
