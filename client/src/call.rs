@@ -88,6 +88,9 @@ impl Shared {
         loop {
             let node = self.pool.pick(&tried).ok_or(ConfigError::NoEndpoints)?;
             if tried.iter().any(|t| Arc::ptr_eq(t, &node)) {
+                // LIMITATION: a round in which every node refused the TLS handshake on its
+                // certificate (unknown CA, not a node certificate) is retried like any
+                // other until the deadline, so a misconfigured client learns why only then.
                 // Every node failed this call once: pause so a round of failures does not
                 // become a busy loop, then start a new round.
                 tokio::time::sleep_until((Instant::now() + pause).min(deadline)).await;
