@@ -18,22 +18,10 @@ pub struct Binaries {
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args([
-                "build",
-                "--quiet",
-                "--bins",
-                "-p",
-                "keyhold-server",
-                "-p",
-                "keyhold-hsmctl",
-            ])
-            .status()
-            .expect("cargo build of hsmd and hsmctl could not start");
-        assert!(status.success(), "cargo build of hsmd and hsmctl failed");
+        cargo_build(
+            &["--bins", "-p", "keyhold-server", "-p", "keyhold-hsmctl"],
+            "hsmd and hsmctl",
+        );
         let dir = target_dir();
         let bins = Binaries {
             hsmd: dir.join("hsmd"),
@@ -45,8 +33,22 @@ pub fn binaries() -> &'static Binaries {
     })
 }
 
+/// `cargo build --quiet ARGS` in this workspace, with the cargo that runs the tests;
+/// panics naming `what` if it fails.
+pub(crate) fn cargo_build(args: &[&str], what: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(cargo)
+        .current_dir(&workspace)
+        .args(["build", "--quiet"])
+        .args(args)
+        .status()
+        .unwrap_or_else(|err| panic!("cargo build of {what} could not start: {err}"));
+    assert!(status.success(), "cargo build of {what} failed");
+}
+
 /// target/<profile>: the test executable lives in target/<profile>/deps.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps dir");
     deps.parent().expect("profile dir").to_path_buf()

@@ -313,25 +313,12 @@ pub(crate) fn progress(options: &DrillOptions, step: String) {
 /// A client configuration like a web server's, reaching every node through its client
 /// proxy.
 fn load_config(cluster: &Cluster) -> Result<ClientConfig, DrillError> {
-    let pki = cluster.pki_dir();
-    let read = |name: &str| {
-        let path = pki.join(name);
-        std::fs::read(&path).map_err(|source| DrillError::Io {
-            what: format!("reading {}", path.display()),
+    cluster
+        .web_client_config()
+        .map_err(|source| DrillError::Io {
+            what: "reading the client's TLS files".into(),
             source,
         })
-    };
-    let endpoints = cluster
-        .nodes
-        .iter()
-        .map(|node| format!("https://{}", cluster.client_addr(node.id)))
-        .collect();
-    Ok(ClientConfig::new(
-        endpoints,
-        read("ca.pem")?,
-        read("client.pem")?,
-        read("client.key")?,
-    ))
 }
 
 fn copy_logs(cluster: &Cluster, dir: &Path) -> Result<(), DrillError> {

@@ -14,33 +14,16 @@ use keyhold_client::certs::{IssueOptions, Subject, csr_pem, issue_pem};
 use keyhold_client::tls::{SignerOptions, TlsSigner};
 
 use crate::Cluster;
+use crate::binaries::{cargo_build, target_dir};
 use crate::wait::wait_until;
 
 /// The `https-server` example, built once per test process.
 pub fn https_server_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "keyhold-client",
-                "--example",
-                "https-server",
-            ])
-            .status()
-            .expect("cargo build of the https-server example could not start");
-        assert!(
-            status.success(),
-            "cargo build of the https-server example failed"
-        );
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile = exe.parent().and_then(Path::parent).expect("profile dir");
-        let binary = profile.join("examples").join("https-server");
+        let args = ["-p", "keyhold-client", "--example", "https-server"];
+        cargo_build(&args, "the https-server example");
+        let binary = target_dir().join("examples").join("https-server");
         assert!(binary.exists(), "missing {}", binary.display());
         binary
     })

@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use keyhold_client::ClientConfig;
 use serde::Serialize;
 
 use crate::proxy::{Direction, LinkProxy};
@@ -149,6 +150,28 @@ impl Network {
 
 /// Addresses as the nodes' configs and the clients see them.
 impl Cluster {
+    /// A client configuration like a web server's: the harness's client certificate,
+    /// and every node at its client address (through its client proxy when proxied).
+    pub fn web_client_config(&self) -> io::Result<ClientConfig> {
+        let pki = self.pki_dir();
+        let read = |name: &str| {
+            let path = pki.join(name);
+            std::fs::read(&path)
+                .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+        };
+        let endpoints = self
+            .nodes
+            .iter()
+            .map(|node| format!("https://{}", self.client_addr(node.id)))
+            .collect();
+        Ok(ClientConfig::new(
+            endpoints,
+            read("ca.pem")?,
+            read("client.pem")?,
+            read("client.key")?,
+        ))
+    }
+
     /// The address clients use for node `id`: its client proxy when proxied.
     pub fn client_addr(&self, id: u64) -> String {
         match self.network().and_then(|n| n.client_link(id)) {

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use keyhold_client::{Client, ClientConfig};
+use keyhold_client::Client;
 use keyhold_cluster_tests::network::Isolation;
 use keyhold_cluster_tests::ops::sign;
 use keyhold_cluster_tests::{Cluster, ClusterOptions, wait_until};
@@ -26,17 +26,7 @@ fn request(label: &str) -> GenerateKeyRequest {
 
 /// A client that knows every node and prefers `zone`, as a web server there would.
 async fn client_in_zone(cluster: &Cluster, zone: &str) -> Client {
-    let pki = cluster.pki_dir();
-    let read = |name: &str| std::fs::read(pki.join(name)).unwrap();
-    let endpoints = (1..=3)
-        .map(|id| format!("https://{}", cluster.client_addr(id)))
-        .collect();
-    let mut config = ClientConfig::new(
-        endpoints,
-        read("ca.pem"),
-        read("client.pem"),
-        read("client.key"),
-    );
+    let mut config = cluster.web_client_config().unwrap();
     config.availability_zone = Some(zone.to_owned());
     Client::connect(config).await.unwrap()
 }

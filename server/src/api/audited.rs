@@ -107,7 +107,7 @@ pub async fn audited<T: AuditFacts>(
 /// Records the call's end and returns its result, once the record is on disk. When the
 /// record cannot be written the caller gets `UNAVAILABLE` instead of the result: no
 /// answer leaves this node unrecorded.
-pub async fn finish<T: AuditFacts>(
+async fn finish<T: AuditFacts>(
     audit: &AuditLog,
     node_id: u64,
     mut entry: Entry,
